@@ -1,0 +1,74 @@
+"""Finding a project: its root, `flipgen.yaml`, and the list of site files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Diagnostic, UserError
+from .loader import Positions, load_config
+from .schema import Config
+
+__all__ = ["Project", "open_project", "builtin_templates"]
+
+CONFIG_NAME = "flipgen.yaml"
+
+
+def builtin_templates() -> Path:
+    """The built-in themes: inside the installed package, or the repository's top level."""
+    packaged = Path(__file__).parent / "site_templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "site_templates"
+
+
+@dataclass
+class Project:
+    root: Path
+    config: Config
+    config_positions: Positions
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def sites_dir(self) -> Path:
+        return (self.root / self.config.sites_dir).resolve()
+
+    @property
+    def output_dir(self) -> Path:
+        return (self.root / self.config.output).resolve()
+
+    def site_files(self) -> list[Path]:
+        """Every `*.yaml`/`*.yml` directly in the sites folder, sorted for determinism."""
+        if not self.sites_dir.is_dir():
+            return []
+        return sorted(
+            p for p in self.sites_dir.iterdir()
+            if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith(".")
+        )
+
+    def theme_dirs(self, theme: str) -> list[Path]:
+        """Template folders in lookup order: the project's override, then the built-in theme."""
+        dirs = [self.root / "site_templates" / theme]
+        builtin = builtin_templates() / theme
+        if builtin.resolve() != dirs[0].resolve():
+            dirs.append(builtin)
+        return [d for d in dirs if d.is_dir()]
+
+
+def open_project(root: str | Path | None = None) -> Project:
+    """Open the project at ``root`` (default: the working directory)."""
+    path = Path(root) if root is not None else Path.cwd()
+    if not path.exists():
+        raise UserError(f"no such folder: {path}")
+    if path.is_file():
+        if path.name == CONFIG_NAME:
+            path = path.parent
+        else:
+            raise UserError(f"{path} is a file; give the project folder (the one holding `sites/`)")
+    path = path.resolve()
+    config, positions, diagnostics = load_config(path / CONFIG_NAME)
+    return Project(root=path, config=config, config_positions=positions, diagnostics=diagnostics)

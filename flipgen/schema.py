@@ -1,0 +1,264 @@
+"""The site model: every key of SPEC §3 with its defaults, and the JSON Schema editors use.
+
+Attribute names are the YAML keys. Models forbid unknown keys so a typo becomes a positioned
+error with a suggestion instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+__all__ = [
+    "Config",
+    "Site",
+    "Brand",
+    "Colors",
+    "Wink",
+    "Param",
+    "Option",
+    "FieldSpec",
+    "Rule",
+    "FormScreen",
+    "WinkScreen",
+    "EndScreen",
+    "Screen",
+    "OnComplete",
+    "Seo",
+    "FIELD_TYPES",
+    "TEXT_TYPES",
+    "CHOICE_TYPES",
+    "MESSAGE_RULES",
+    "json_schema",
+]
+
+SCREEN_ID = r"^[a-z][a-z0-9_-]{0,49}$"
+FIELD_ID = r"^[a-z][a-z0-9_]{0,49}$"
+PARAM_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,49}$"
+SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+HEX_COLOR = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"
+LANG = r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$"
+THEME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+
+FIELD_TYPES = (
+    "text", "email", "tel", "number", "date", "textarea",
+    "select", "radio", "checkbox", "checkboxes", "consent", "hidden",
+)
+TEXT_TYPES = frozenset({"text", "email", "tel", "textarea"})
+CHOICE_TYPES = frozenset({"select", "radio", "checkboxes"})
+# Keys of `messages`: one per validation rule the runtime applies.
+MESSAGE_RULES = ("required", "min_length", "max_length", "pattern", "min", "max", "step", "format", "options")
+
+DEFAULT_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+# A condition is plain data (SPEC §3.7); its shape is checked by flipgen.conditions.validate
+# so the errors can name the exact operator and position.
+Condition = Annotated[
+    dict[str, Any],
+    Field(
+        description="All entries must hold. `name: value` (equals), `name: [a, b]` (one of), "
+        "`name: {op: value}` with op in eq, ne, in, not_in, gt, gte, lt, lte, contains, filled; "
+        "`any: [cond, ...]`, `not: cond`.",
+        json_schema_extra={"minProperties": 1},
+    ),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
+
+
+class Colors(Model):
+    primary: Annotated[str, Field(pattern=HEX_COLOR)] = "#1f4fd1"
+    on_primary: Annotated[str, Field(pattern=HEX_COLOR)] = "#ffffff"
+    background: Annotated[str, Field(pattern=HEX_COLOR)] = "#f5f6f8"
+    surface: Annotated[str, Field(pattern=HEX_COLOR)] = "#ffffff"
+    text: Annotated[str, Field(pattern=HEX_COLOR)] = "#1a1d23"
+    error: Annotated[str, Field(pattern=HEX_COLOR)] = "#b42318"
+
+
+class Brand(Model):
+    name: str | None = None
+    logo: str | None = Field(None, description="Path relative to the site file.")
+    favicon: str | None = Field(None, description="Path relative to the site file.")
+    colors: Colors = Field(default_factory=Colors)
+    font: str = Field(DEFAULT_FONT, description="CSS font stack; no remote fonts.")
+    radius: Annotated[int, Field(ge=0, le=48)] = 10
+    custom_css: str | None = Field(None, description="Path to a stylesheet, relative to the site file.")
+
+
+class Wink(Model):
+    template_id: Annotated[str, Field(min_length=1, max_length=64)]
+    sdk: Literal["v2", "v1"] = "v2"
+    sdk_url: str | None = None
+    token_endpoint: str | None = None
+    providers: list[str] = Field(default_factory=list)
+    top_providers: list[str] = Field(default_factory=list)
+    enable_upload: bool = False
+
+
+class Param(Model):
+    name: Annotated[str, Field(pattern=PARAM_NAME)]
+    required: bool = False
+    pattern: str | None = None
+    metadata: bool = False
+
+
+def _option(value: Any) -> Any:
+    # Plain strings are shorthand for {value: s, label: s}; numbers are written as text.
+    if isinstance(value, str):
+        return {"value": value, "label": value}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"value": str(value), "label": str(value)}
+    return value
+
+
+class Option(Model):
+    value: str
+    label: str
+
+
+Scalar = Union[str, int, float, bool]
+
+
+class FieldSpec(Model):
+    id: Annotated[str, Field(pattern=FIELD_ID)]
+    type: Literal[
+        "text", "email", "tel", "number", "date", "textarea",
+        "select", "radio", "checkbox", "checkboxes", "consent", "hidden",
+    ]
+    label: str | None = None
+    help: str | None = None
+    placeholder: str | None = None
+    autocomplete: str | None = None
+    default: Scalar | list[str] | None = None
+    required: bool = False
+    min_length: Annotated[int, Field(ge=0)] | None = None
+    max_length: Annotated[int, Field(ge=1)] | None = None
+    pattern: str | None = None
+    min: float | int | str | None = None
+    max: float | int | str | None = None
+    step: Annotated[float, Field(gt=0)] | Literal["any"] | None = None
+    options: list[Annotated[Option, BeforeValidator(_option)]] | None = None
+    messages: dict[Literal[
+        "required", "min_length", "max_length", "pattern", "min", "max", "step", "format", "options"
+    ], str] = Field(default_factory=dict)
+    show_if: Condition | None = None
+    metadata: bool = False
+    value: str | None = None
+
+
+class Rule(Model):
+    if_: Condition | None = Field(None, alias="if")
+    goto: Annotated[str, Field(pattern=SCREEN_ID)]
+
+
+def _next(value: Any) -> Any:
+    # `next: done` is shorthand for one unconditional rule; one shape keeps errors precise.
+    return [{"goto": value}] if isinstance(value, str) else value
+
+
+Next = Annotated[
+    list[Rule] | None,
+    BeforeValidator(_next),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "string", "pattern": SCREEN_ID, "description": "the id of the next screen"},
+            {"type": "array", "minItems": 1, "description": "rules tried in order; the last has no `if`",
+             "items": {"type": "object", "additionalProperties": False, "required": ["goto"],
+                       "properties": {"if": {"type": "object", "minProperties": 1},
+                                      "goto": {"type": "string", "pattern": SCREEN_ID}}}},
+            {"type": "null"},
+        ]
+    }),
+]
+
+
+class ScreenBase(Model):
+    id: Annotated[str, Field(pattern=SCREEN_ID)]
+    title: str | None = None
+    intro: str | None = None
+
+
+class FormScreen(ScreenBase):
+    type: Literal["form"]
+    fields: Annotated[list[FieldSpec], Field(min_length=1)]
+    button: str = "Continue"
+    next: Next = None
+
+
+class WinkScreen(ScreenBase):
+    type: Literal["wink"]
+    button: str = "Connect account"
+    providers: list[str] | None = None
+    top_providers: list[str] | None = None
+    enable_upload: bool | None = None
+    template_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    min_accounts: Annotated[int, Field(ge=0, le=50)] = 1
+    skip_label: str = "Skip for now"
+    next: Next = None
+
+
+class EndScreen(ScreenBase):
+    type: Literal["end"]
+    body: str | None = None
+
+
+Screen = Annotated[Union[FormScreen, WinkScreen, EndScreen], Field(discriminator="type")]
+
+
+class OnComplete(Model):
+    redirect: str | None = None
+    post_message: bool = True
+
+
+class Seo(Model):
+    noindex: bool = True
+    og_image: str | None = None
+
+
+class Site(Model):
+    title: Annotated[str, Field(min_length=1)]
+    slug: Annotated[str, Field(pattern=SLUG)] | None = None
+    lang: Annotated[str, Field(pattern=LANG)] = "en"
+    description: str | None = None
+    theme: Annotated[str, Field(pattern=THEME)] = "default"
+    brand: Brand = Field(default_factory=Brand)
+    wink: Wink | None = None
+    params: list[Param] = Field(default_factory=list)
+    screens: Annotated[list[Screen], Field(min_length=1)]
+    on_complete: OnComplete = Field(default_factory=OnComplete)
+    seo: Seo = Field(default_factory=Seo)
+
+
+class Config(Model):
+    """`flipgen.yaml`: project settings (SPEC §3.1)."""
+
+    sites_dir: str = "sites"
+    output: str = "dist"
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$")] | None = None
+    token_endpoint: str = "/api/link-token"
+    allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^\s/?#]+$")]] = Field(default_factory=list)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    csp: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Extra sources per CSP directive, added to the defaults, e.g. {img-src: [https://cdn.example]}",
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a site file, for editors and CI."""
+    schema = Site.model_json_schema(by_alias=True)
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://flipgen.dev/schema/site.json",
+        "title": "flipgen site",
+        **schema,
+    }
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
