@@ -34,8 +34,8 @@ Values. A missing answer and ``null`` are the same thing.
   ``<`` (ISO ``YYYY-MM-DD`` dates work); anything else, booleans and missing answers
   included, is false.
 - ``ne`` / ``not_in`` are the exact negations of ``eq`` / ``in`` (so true when missing).
-- ``contains``: a list answer holds when one element equals the value; any other answer
-  holds when it equals the value (a radio answer "contains" itself).
+- ``contains``: a list answer holds when one element equals the value; a string answer
+  holds when it equals the value (a radio answer "contains" itself); anything else is false.
 - ``filled: true`` holds unless the answer is missing, a blank string or an empty list
   (``false`` and ``0`` are filled); ``filled: false`` is its negation.
 """
@@ -273,7 +273,7 @@ def _match(answer: object, matcher: object) -> bool:
     if op == "contains":
         if isinstance(answer, list):
             return any(_equals(item, operand) for item in answer)
-        return _equals(answer, operand)
+        return isinstance(answer, str) and _equals(answer, operand)
     if op == "filled":
         return _filled(answer) is operand
     return _compare(op, answer, operand)
