@@ -1,0 +1,578 @@
+"""`flipgen build`: load → check → plan → render → write, atomically and deterministically.
+
+Every output file is first planned as bytes in memory (`Plan.files`, keyed by its path
+relative to the output folder); only a complete plan is written, to a sibling temporary
+folder that is then swapped in. A failure anywhere leaves the previous output untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup
+
+from . import __version__
+from .checks import check_project, check_site, effective_next
+from .errors import CheckFailed, Diagnostic, UserError
+from .loader import Loaded, display_path, load_site
+from .markdown import render_block, render_inline, render_text
+from .project import Project, open_project
+from .schema import FormScreen, Site, WinkScreen
+
+__all__ = ["build", "BuildResult", "Plan", "plan_project", "render_site", "write_atomic", "load_manifest",
+           "MANIFEST_NAME", "runtime_assets"]
+
+MANIFEST_NAME = "flipgen-manifest.json"
+STATIC = Path(__file__).parent / "static"
+EMULATOR_JS = Path(__file__).parent / "sandbox" / "smile-emulator.js"
+SMILE_HOSTS = "https://*.smileapi.io"
+SDK_URLS = {"v2": "https://web.smileapi.io/v2/smile.v2.js", "v1": "https://web.smileapi.io/v1/smile.v1.js"}
+# Above this many sites the work is spread over processes (forking costs ~20 ms).
+PARALLEL_THRESHOLD = 48
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    site_count: int
+    file_count: int
+    seconds: float
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def display_output(self) -> str:
+        return display_path(self.output)
+
+
+@dataclass
+class Plan:
+    """Everything a build writes, as bytes by relative path, plus the manifest entries."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    sites: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:10]
+
+
+def _hashed_name(name: str, data: bytes) -> str:
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{_hash(data)}.{ext}" if dot else f"{name}.{_hash(data)}"
+
+
+@lru_cache(maxsize=4)
+def runtime_assets(sandbox: bool) -> dict[str, tuple[str, bytes]]:
+    """The shared runtime files: logical name → (path under the output, bytes)."""
+    out = {}
+    for name in ("flip.js", "flip.css"):
+        data = (STATIC / name).read_bytes()
+        out[name] = (f"assets/{_hashed_name(name, data)}", data)
+    if sandbox:
+        data = EMULATOR_JS.read_bytes()
+        out["smile-emulator.js"] = (f"assets/{_hashed_name('smile-emulator.js', data)}", data)
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+@lru_cache(maxsize=16)
+def _environment(search: tuple[str, ...]) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(list(search)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters["md"] = render_block
+    env.filters["md_inline"] = render_inline
+    env.filters["text"] = render_text
+    return env
+
+
+def _json_for_script(value: Any) -> Markup:
+    """JSON that cannot close its <script> element nor be read as HTML: <, >, & escaped."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return Markup(text)
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def _wink_settings(site: Site, screen: WinkScreen) -> dict[str, Any]:
+    wink = site.wink
+    return {
+        "template_id": screen.template_id or (wink.template_id if wink else None),
+        "providers": list(screen.providers if screen.providers is not None else (wink.providers if wink else [])),
+        "top_providers": list(screen.top_providers if screen.top_providers is not None else (wink.top_providers if wink else [])),
+        "enable_upload": bool(screen.enable_upload if screen.enable_upload is not None else (wink.enable_upload if wink else False)),
+    }
+
+
+def _journey(site: Site, token_endpoint: str, sandbox: bool) -> dict[str, Any]:
+    """The data block flip.js runs on (docs/internals.md): rules only, never code."""
+    screens = []
+    for i, screen in enumerate(site.screens):
+        entry: dict[str, Any] = {"id": screen.id, "type": screen.type, "next": effective_next(site, i)}
+        if isinstance(screen, FormScreen):
+            entry["fields"] = [
+                {
+                    "id": f.id, "type": f.type, "label": f.label, "required": f.required,
+                    "min_length": f.min_length, "max_length": f.max_length, "pattern": f.pattern,
+                    "min": f.min, "max": f.max, "step": f.step,
+                    "options": [o.value for o in f.options] if f.options is not None else None,
+                    "messages": dict(f.messages), "show_if": f.show_if, "metadata": f.metadata,
+                    "value": f.value, "default": f.default,
+                }
+                for f in screen.fields
+            ]
+        elif isinstance(screen, WinkScreen):
+            entry["wink"] = {**_wink_settings(site, screen), "min_accounts": screen.min_accounts}
+        screens.append(entry)
+    return {
+        "v": 1,
+        "site": site.slug,
+        "title": site.title,
+        "token_endpoint": token_endpoint,
+        "sandbox": sandbox,
+        "params": [{"name": p.name, "required": p.required, "pattern": p.pattern, "metadata": p.metadata}
+                   for p in site.params],
+        "screens": screens,
+        "on_complete": {"redirect": site.on_complete.redirect, "post_message": site.on_complete.post_message},
+    }
+
+
+def _csp(site: Site, token_endpoint: str, sdk_url: str, sandbox: bool, extra: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The policy the page really needs: its own origin, the SDK, the token endpoint, Smile."""
+    has_wink = any(isinstance(s, WinkScreen) for s in site.screens)
+    script = ["'self'"]
+    connect = ["'self'"]
+    style = ["'self'"]
+    img = ["'self'", "data:"]
+    frame: list[str] = []
+    if has_wink:
+        sdk_origin = _origin(sdk_url)
+        if sdk_origin and sdk_origin not in script:
+            script.append(sdk_origin)
+        if not sandbox:
+            # The real SDK draws its modal with injected styles and frames from Smile's hosts.
+            style.append("'unsafe-inline'")
+            img.append(SMILE_HOSTS)
+            connect.append(SMILE_HOSTS)
+            frame.append(SMILE_HOSTS)
+        token_origin = _origin(token_endpoint)
+        if token_origin and token_origin not in connect:
+            connect.append(token_origin)
+    policy = {
+        "default-src": ["'none'"],
+        "script-src": script,
+        "style-src": style,
+        "img-src": img,
+        "font-src": ["'self'"],
+        "connect-src": connect,
+        "frame-src": frame or ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+    for directive, sources in sorted(extra.items()):
+        merged = [s for s in policy.get(directive, []) if s != "'none'"]
+        policy[directive] = merged + [s for s in sources if s not in merged]
+    return policy
+
+
+def _csp_text(policy: Mapping[str, list[str]], *, meta: bool) -> str:
+    # frame-ancestors is ignored in a <meta> policy; it goes in the _headers file only.
+    parts = [f"{k} {' '.join(v)}" for k, v in policy.items() if not (meta and k == "frame-ancestors")]
+    return "; ".join(parts)
+
+
+def _theme_css(site: Site) -> bytes:
+    c = site.brand.colors
+    font = site.brand.font
+    lines = [
+        ":root{",
+        f"--flip-primary:{c.primary};--flip-on-primary:{c.on_primary};",
+        f"--flip-background:{c.background};--flip-surface:{c.surface};",
+        f"--flip-text:{c.text};--flip-error:{c.error};",
+        f"--flip-font:{font};--flip-radius:{site.brand.radius}px",
+        "}\n",
+    ]
+    return "".join(lines).encode()
+
+
+@dataclass(frozen=True)
+class Options:
+    """What every site of one build shares."""
+
+    token_endpoint: str
+    base_url: str | None
+    sandbox: bool
+    csp_extra: tuple[tuple[str, tuple[str, ...]], ...]
+    search: tuple[tuple[str, tuple[str, ...]], ...]  # theme → template folders in lookup order
+
+
+def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Render one checked site: its files (relative to the output folder) and manifest entry."""
+    site = loaded.site
+    assert site is not None and site.slug is not None
+    slug = site.slug
+    files: dict[str, bytes] = {}
+    site_dir = loaded.path.parent
+    runtime = runtime_assets(options.sandbox)
+    brand_assets: dict[str, str | None] = {}
+
+    def copy_asset(key: str, ref: str | None) -> None:
+        if not ref:
+            return
+        source = (site_dir / ref).resolve()
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise UserError(f"{loaded.positions.file}: cannot read asset `{ref}`: {exc.strerror or exc}") from exc
+        name = _hashed_name(Path(ref).name, data)
+        files[f"{slug}/assets/{name}"] = data
+        brand_assets[key] = f"assets/{name}"
+
+    copy_asset("logo", site.brand.logo)
+    copy_asset("favicon", site.brand.favicon)
+    copy_asset("custom_css", site.brand.custom_css)
+    og = site.seo.og_image
+    if og and not og.startswith(("http://", "https://")):
+        copy_asset("og_image", og)
+        if options.base_url and brand_assets.get("og_image"):
+            brand_assets["og_image"] = f"{options.base_url}/{slug}/{brand_assets['og_image']}"
+    theme = _theme_css(site)
+    theme_name = _hashed_name("theme.css", theme)
+    files[f"{slug}/assets/{theme_name}"] = theme
+    brand_assets["theme_css"] = f"assets/{theme_name}"
+
+    wink = site.wink
+    token_endpoint = (wink.token_endpoint if wink and wink.token_endpoint else options.token_endpoint)
+    if options.sandbox:
+        sdk_url = "../" + runtime["smile-emulator.js"][0]
+    else:
+        sdk_url = (wink.sdk_url if wink and wink.sdk_url else SDK_URLS[wink.sdk if wink else "v2"])
+    policy = _csp(site, token_endpoint, sdk_url, options.sandbox, dict(options.csp_extra))
+    page_url = f"{options.base_url}/{slug}/" if options.base_url else None
+
+    search = dict(options.search)
+    folders = search.get(site.theme)
+    if not folders:
+        raise UserError(f"{loaded.positions.file}: theme `{site.theme}` not found "
+                        f"(looked in site_templates/{site.theme}/ and the built-in themes)")
+    env = _environment(folders)
+    context = {
+        "site": site,
+        "journey_json": _json_for_script(_journey(site, token_endpoint, options.sandbox)),
+        "runtime_js": "../" + runtime["flip.js"][0],
+        "runtime_css": "../" + runtime["flip.css"][0],
+        "brand_assets": brand_assets,
+        "sdk_url": sdk_url,
+        "sandbox": options.sandbox,
+        "csp": _csp_text(policy, meta=True),
+        "page_url": page_url,
+    }
+    try:
+        files[f"{slug}/index.html"] = env.get_template("page.html").render(context).encode()
+        files[f"{slug}/embed.js"] = env.get_template("embed.js").render(context).encode()
+    except jinja2.TemplateError as exc:
+        where = f"{getattr(exc, 'filename', None) or getattr(exc, 'name', None) or 'template'}"
+        line = getattr(exc, "lineno", None)
+        raise UserError(f"{where}{':' + str(line) if line else ''}: template error while rendering `{slug}`: {exc}") from exc
+
+    if page_url:
+        files[f"{slug}/qr.svg"] = _qr_svg(page_url, site.brand.colors.text)
+
+    manifest_entry = {
+        "title": site.title,
+        "token_endpoint": token_endpoint,
+        "metadata_keys": sorted(
+            [p.name for p in site.params if p.metadata]
+            + [f.id for s in site.screens if isinstance(s, FormScreen) for f in s.fields if f.metadata]),
+        "wink": ({"template_id": wink.template_id, "providers": list(wink.providers),
+                  "top_providers": list(wink.top_providers), "enable_upload": wink.enable_upload}
+                 if wink else None),
+        "screens": {s.id: _wink_settings(site, s) for s in site.screens if isinstance(s, WinkScreen)},
+        "noindex": site.seo.noindex,
+        "csp": _csp_text(policy, meta=False),
+    }
+    return files, manifest_entry
+
+
+def _qr_svg(url: str, dark: str) -> bytes:
+    import segno  # imported here: only builds with a base_url need it
+
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="svg", scale=4, border=2, dark=dark, light="#ffffff",
+                                     xmldecl=False, title=f"QR code for {url}")
+    return buffer.getvalue()
+
+
+def _shared_files(project: Project, plan: Plan, options: Options) -> None:
+    """Files derived from every site's manifest entry: manifest, _headers, robots, sitemap."""
+    config = project.config
+    manifest = {
+        "version": 1,
+        "generator": f"flipgen {__version__}",
+        "token_endpoint": config.token_endpoint,
+        "allowed_origins": sorted(config.allowed_origins),
+        "sites": {slug: plan.sites[slug] for slug in sorted(plan.sites)},
+    }
+    plan.files[MANIFEST_NAME] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    headers = [
+        "# Security headers for Netlify / Cloudflare Pages (generated by flipgen).",
+        "/*",
+        "  X-Content-Type-Options: nosniff",
+        "  Referrer-Policy: strict-origin-when-cross-origin",
+        "  Permissions-Policy: camera=(), microphone=(), geolocation=(), payment=()",
+        "/assets/*",
+        "  Cache-Control: public, max-age=31536000, immutable",
+    ]
+    for slug in sorted(plan.sites):
+        headers += [f"/{slug}/*", f"  Content-Security-Policy: {plan.sites[slug]['csp']}; frame-ancestors *"]
+        headers += [f"/{slug}/assets/*", "  Cache-Control: public, max-age=31536000, immutable"]
+    plan.files["_headers"] = ("\n".join(headers) + "\n").encode()
+    robots = ["User-agent: *"]
+    hidden = [slug for slug in sorted(plan.sites) if plan.sites[slug]["noindex"]]
+    robots += [f"Disallow: /{slug}/" for slug in hidden] or ["Disallow:"]
+    if options.base_url:
+        robots.append(f"Sitemap: {options.base_url}/sitemap.xml")
+        urls = "".join(f"  <url><loc>{options.base_url}/{slug}/</loc></url>\n"
+                       for slug in sorted(plan.sites) if not plan.sites[slug]["noindex"])
+        plan.files["sitemap.xml"] = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                                     '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                                     f"{urls}</urlset>\n").encode()
+    plan.files["robots.txt"] = ("\n".join(robots) + "\n").encode()
+
+
+# --------------------------------------------------------------------------- workers
+
+def _load_and_check(project: Project, path: Path, strict: bool) -> Loaded:
+    defaults = project.config.defaults or None
+    loaded = load_site(path, defaults=defaults, defaults_positions=project.config_positions if defaults else None)
+    loaded.diagnostics.extend(check_site(loaded, project, strict=strict))
+    return loaded
+
+
+def _work(args: tuple[Path, list[Path], bool, Options]) -> list[tuple[str, list[Diagnostic], str | None, dict[str, bytes], dict[str, Any] | None]]:
+    """One chunk of sites in a worker process: load, check and render each."""
+    root, paths, strict, options = args
+    project = open_project(root)
+    results = []
+    for path in paths:
+        loaded = _load_and_check(project, path, strict)
+        slug = loaded.site.slug if loaded.site else None
+        if loaded.site is None or any(d.severity == "error" for d in loaded.diagnostics):
+            results.append((str(path), loaded.diagnostics, slug, {}, None))
+            continue
+        files, entry = render_site(loaded, options)
+        results.append((str(path), loaded.diagnostics, slug, files, entry))
+    return results
+
+
+def plan_project(project: Project, *, sandbox: bool = False, base_url: str | None = None, strict: bool = False,
+                 only: Iterable[str] | None = None, jobs: int | None = None) -> tuple[Plan, list[Diagnostic]]:
+    """Load, check and render the project's sites. Raises CheckFailed with every error found."""
+    if project.diagnostics and any(d.severity == "error" for d in project.diagnostics):
+        raise CheckFailed(list(project.diagnostics))
+    base = (base_url or project.config.base_url or "").rstrip("/") or None
+    themes = sorted({"default"} | {p.name for p in (project.root / "site_templates").glob("*") if p.is_dir()})
+    options = Options(
+        token_endpoint=project.config.token_endpoint,
+        base_url=base,
+        sandbox=sandbox,
+        csp_extra=tuple(sorted((k, tuple(v)) for k, v in project.config.csp.items())),
+        search=tuple((t, tuple(str(d) for d in project.theme_dirs(t))) for t in themes),
+    )
+    files = project.site_files()
+    wanted = set(only) if only else None
+    if wanted is not None:
+        # Cheap pre-filter by file name; slugs set inside a file are matched after loading.
+        by_stem = [p for p in files if p.stem in wanted]
+        files = by_stem if len(by_stem) == len(wanted) else files
+    diagnostics: list[Diagnostic] = list(project.diagnostics)
+    if not files:
+        raise CheckFailed(diagnostics + [Diagnostic(
+            project.config_path.name, 1, 1,
+            f"no site files found in `{project.config.sites_dir}/` (expected `{project.config.sites_dir}/<slug>.yaml`)",
+            code="no-sites")])
+    jobs = jobs or (os.cpu_count() or 1)
+    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+        size = max(8, len(files) // (jobs * 4))
+        chunks = [(project.root, files[i:i + size], strict, options) for i in range(0, len(files), size)]
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+            results = [r for chunk in pool.map(_work, chunks) for r in chunk]
+    else:
+        results = _work_local(project, files, strict, options)
+    plan = Plan()
+    slugs: dict[str, str] = {}
+    for path, diags, slug, site_files, entry in results:
+        if wanted is not None and slug not in wanted:
+            continue
+        diagnostics.extend(diags)
+        if slug is not None and entry is not None:
+            if slug in slugs:
+                diagnostics.append(Diagnostic(display_path(Path(path)), 1, 1, f"slug `{slug}` is already used by {slugs[slug]}", code="duplicate-slug"))
+                continue
+            slugs[slug] = display_path(Path(path))
+            plan.files.update(site_files)
+            plan.sites[slug] = entry
+    if wanted is not None:
+        for missing in sorted(wanted - set(slugs) - {s for _, _, s, _, _ in results if s}):
+            diagnostics.append(Diagnostic(project.config.sites_dir, 1, 1, f"no site `{missing}` in {project.config.sites_dir}/", code="unknown-site"))
+    diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
+    if any(d.severity == "error" for d in diagnostics):
+        raise CheckFailed(diagnostics)
+    for name, (rel, data) in runtime_assets(sandbox).items():
+        plan.files[rel] = data
+    _shared_files(project, plan, options)
+    return plan, diagnostics
+
+
+def _work_local(project: Project, files: list[Path], strict: bool, options: Options) -> list[Any]:
+    out = []
+    for path in files:
+        loaded = _load_and_check(project, path, strict)
+        slug = loaded.site.slug if loaded.site else None
+        if loaded.site is None or any(d.severity == "error" for d in loaded.diagnostics):
+            out.append((str(path), loaded.diagnostics, slug, {}, None))
+        else:
+            site_files, entry = render_site(loaded, options)
+            out.append((str(path), loaded.diagnostics, slug, site_files, entry))
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+def _carry_over(previous: Path, plan: Plan) -> None:
+    """For `--site` builds: keep the other sites' files and manifest entries from the last build."""
+    manifest_path = previous / MANIFEST_NAME
+    try:
+        old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        old_sites = old.get("sites", {}) if isinstance(old, dict) else {}
+    except (OSError, ValueError):
+        return
+    for slug, entry in old_sites.items():
+        if slug in plan.sites or not isinstance(entry, dict) or not (previous / slug).is_dir():
+            continue
+        plan.sites[slug] = entry
+        for file in (previous / slug).rglob("*"):
+            if file.is_file():
+                plan.files.setdefault(file.relative_to(previous).as_posix(), file.read_bytes())
+    assets = previous / "assets"
+    if assets.is_dir():  # content-hashed: older pages may still reference older runtimes
+        for file in assets.iterdir():
+            if file.is_file():
+                plan.files.setdefault(f"assets/{file.name}", file.read_bytes())
+
+
+def write_atomic(output: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` into a sibling temporary folder, then swap it in for ``output``.
+
+    A crash between the two renames leaves `<output>.old-*` beside an absent output; the
+    next build restores it before anything else.
+    """
+    output = output.resolve()
+    parent = output.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _recover(output)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=parent))
+    try:
+        made: set[Path] = set()
+        for rel in sorted(files):
+            target = staging / rel
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            target.write_bytes(files[rel])
+        os.chmod(staging, 0o755)
+        if output.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=parent))
+            os.rmdir(old)
+            os.replace(output, old)
+            os.replace(staging, output)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _recover(output: Path) -> None:
+    if output.exists():
+        for stale in output.parent.glob(f".{output.name}.old-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        return
+    olds = sorted(output.parent.glob(f".{output.name}.old-*"))
+    if olds:
+        os.replace(olds[-1], output)
+
+
+def build(project: str | os.PathLike[str] | Project | None = None, *, output: str | os.PathLike[str] | None = None,
+          strict: bool = False, base_url: str | None = None, sites: Iterable[str] | None = None,
+          sandbox: bool = False, jobs: int | None = None) -> BuildResult:
+    """Check and build a project. Raises CheckFailed (nothing written) when any site has errors."""
+    started = time.perf_counter()
+    proj = project if isinstance(project, Project) else open_project(project)
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise UserError(f"--base-url must be an absolute http(s) URL, not `{base_url}`")
+    out = Path(output).resolve() if output is not None else proj.output_dir
+    if out == proj.root or out in proj.root.parents or out == proj.sites_dir or proj.sites_dir.is_relative_to(out):
+        raise UserError(f"the output folder {display_path(out)} would replace the project's own files; choose another")
+    only = list(sites) if sites else None
+    plan, diagnostics = plan_project(proj, sandbox=sandbox, base_url=base_url, strict=strict, only=only, jobs=jobs)
+    if only and out.is_dir():
+        _carry_over(out, plan)
+        options_base = (base_url or proj.config.base_url or "").rstrip("/") or None
+        _shared_files(proj, plan, Options(proj.config.token_endpoint, options_base, sandbox, (), ()))
+    write_atomic(out, plan.files)
+    return BuildResult(
+        output=out, site_count=len(plan.sites), file_count=len(plan.files),
+        seconds=time.perf_counter() - started,
+        warnings=[d for d in diagnostics if d.severity == "warning"],
+    )
+
+
+def load_manifest(project: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The manifest the token server needs: the built one when present, else compiled from sources."""
+    proj = open_project(project)
+    built = proj.output_dir / MANIFEST_NAME
+    if built.is_file():
+        newest_source = max((p.stat().st_mtime for p in proj.site_files()), default=0.0)
+        if proj.config_path.exists():
+            newest_source = max(newest_source, proj.config_path.stat().st_mtime)
+        if built.stat().st_mtime >= newest_source:
+            try:
+                data = json.loads(built.read_text(encoding="utf-8"))
+                if isinstance(data, dict) and isinstance(data.get("sites"), dict):
+                    return data
+            except (OSError, ValueError):
+                pass
+    plan, _ = plan_project(proj)
+    return json.loads(plan.files[MANIFEST_NAME])
