@@ -184,7 +184,10 @@ class _Site:
                 for key in ("label", "help"):
                     text = getattr(spec, key)
                     if text:
-                        self.markdown(base + (key,), text)
+                        # Markdown in help and in consent labels (a link to the terms);
+                        # other labels are plain text, so links are inert there.
+                        if key == "help" or spec.type == "consent":
+                            self.markdown(base + (key,), text)
                         self.placeholders(base + (key,), text)
 
     def options(self, base: tuple[str | int, ...], spec: FieldSpec) -> None:
