@@ -432,10 +432,12 @@ class _Site:
             if isinstance(screen, FormScreen):
                 for j, spec in enumerate(screen.fields):
                     if spec.show_if is not None:
+                        available = known_before | own[screen.id]
                         if spec.id in conditions.names(spec.show_if):
                             self.error(("screens", i, "fields", j, "show_if"), f"field `{spec.id}` cannot depend on itself", "condition")
-                        self.condition(("screens", i, "fields", j, "show_if"), spec.show_if,
-                                       (known_before | own[screen.id]) - {spec.id}, screen.id)
+                        else:  # said once above; "not answered yet" would repeat it
+                            available = available - {spec.id}
+                        self.condition(("screens", i, "fields", j, "show_if"), spec.show_if, available, screen.id)
 
     def condition(self, path: tuple[str | int, ...], cond: Any, available: set[str], screen_id: str) -> None:
         for problem in conditions.validate(cond):
@@ -443,10 +445,12 @@ class _Site:
         for name in sorted(conditions.names(cond)):
             if name in self.params:
                 continue
+            inner = _name_path(cond, name)
+            at, at_key = path + inner, bool(inner)
             if name not in self.fields:
-                self.error(path, f"condition names `{name}`, which is no field or param{did_you_mean(name, set(self.fields) | self.params)}", "condition-name")
+                self.error(at, f"condition names `{name}`, which is no field or param{did_you_mean(name, set(self.fields) | self.params)}", "condition-name", at_key=at_key)
             elif name not in available:
-                self.error(path, f"condition on `{name}`, which is not answered on every path to screen `{screen_id}`", "condition-order")
+                self.error(at, f"condition on `{name}`, which is not answered on every path to screen `{screen_id}`", "condition-order", at_key=at_key)
 
     def run(self) -> list[Diagnostic]:
         self.ids()
@@ -458,6 +462,24 @@ class _Site:
         self.contrast()
         self.routing()
         return self.out
+
+
+def _name_path(cond: Any, name: str) -> tuple[str | int, ...]:
+    """Where ``name`` is first written inside a condition (through `any`/`not`), or ()."""
+    if not isinstance(cond, dict):
+        return ()
+    if name in cond and name not in conditions.COMBINATORS:
+        return (name,)
+    if "not" in cond:
+        found = _name_path(cond["not"], name)
+        if found:
+            return ("not",) + found
+    if isinstance(cond.get("any"), list):
+        for k, sub in enumerate(cond["any"]):
+            found = _name_path(sub, name)
+            if found:
+                return ("any", k) + found
+    return ()
 
 
 def check_site(loaded: Loaded, project: Project | None = None, *, strict: bool = False) -> list[Diagnostic]:

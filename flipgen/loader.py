@@ -92,23 +92,27 @@ _constructor = yaml.constructor.SafeConstructor()
 _SYNTAX_HINTS = (
     ("tab", "a tab character: YAML indentation must use spaces"),
     ("found character that cannot start any token", "a character that cannot start a value here; put the text in quotes"),
-    ("mapping values are not allowed here", "a `:` where a value was expected: put text containing `: ` in quotes, or check the indentation"),
+    ("mapping values are not allowed", "a `:` where a value was expected: put text containing `: ` in quotes, or check the indentation"),
     ("could not find expected ':'", "a line that is not `key: value`: check the indentation or add the missing `:`"),
     ("expected ',' or ']'", "an unclosed `[`: add the missing `]` or a comma between items"),
     ("expected ',' or '}'", "an unclosed `{`: add the missing `}` or a comma between entries"),
     ("found unexpected end of stream", "the file ends inside a quoted string: close the quote"),
     ("did not find expected key", "a line indented differently from the keys around it"),
-    ("did not find expected '-' indicator", "a list item indented differently from the items around it"),
+    ("did not find expected '-' indicator", "this line is indented differently from the lines above it: line up `- ` items with each other and keys with the keys above"),
     ("found undefined alias", "an `*alias` with no matching `&anchor`"),
 )
 
 
-def _syntax_diagnostic(exc: yaml.YAMLError, file: str) -> Diagnostic:
+def _syntax_diagnostic(exc: yaml.YAMLError, file: str, source: str = "") -> Diagnostic:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = str(getattr(exc, "problem", "") or exc)
     context = str(getattr(exc, "context", "") or "")
     text = f"{context} {problem}".strip()
+    # libyaml reports a tab as "a character that cannot start any token": look at it.
+    lines = source.split("\n")
+    if mark is not None and line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
+        text = "tab " + text
     message = f"YAML syntax error: {problem}"
     for needle, hint in _SYNTAX_HINTS:
         if needle in text:
@@ -123,7 +127,12 @@ def _syntax_diagnostic(exc: yaml.YAMLError, file: str) -> Diagnostic:
 _resolver = yaml.resolver.Resolver()
 _plain_cache: dict[str, Any] = {}
 _STR_TAG = "tag:yaml.org,2002:str"
+_COLLECTION_TAGS = frozenset({None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 _BASIC_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp"))
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 def _construct(tag: str, value: str, mark: Any) -> Any:
@@ -176,13 +185,17 @@ class _Builder:
             except (yaml.YAMLError, ValueError):
                 self.problem(event, f"`{event.value}` cannot be read as `{tag.rsplit(':', 1)[1]}`", "yaml-tag")
                 return None
-        self.problem(event, f"unsupported YAML tag `{tag}`: only plain values are allowed", "yaml-tag")
+        self.problem(event, f"unsupported YAML tag `{_short_tag(tag)}`: only plain values are allowed", "yaml-tag")
         return None
 
     def value(self, events: Iterator[Any], event: Any, path: Path_) -> Any:
         self.pos.values[path] = self.mark(event)
         kind = type(event)
         result: Any
+        bad_tag = kind is not yaml.ScalarEvent and getattr(event, "tag", None) not in _COLLECTION_TAGS
+        if bad_tag:
+            # e.g. `!!python/object/apply:os.system [...]`: read safely, but never silently.
+            self.problem(event, f"unsupported YAML tag `{_short_tag(event.tag)}`: only plain values are allowed", "yaml-tag")
         if kind is yaml.ScalarEvent:
             result = self.scalar(event)
         elif kind is yaml.MappingStartEvent:
@@ -200,6 +213,8 @@ class _Builder:
             return self.anchors.get(event.anchor)
         else:  # pragma: no cover - the parser yields only the kinds above here
             return None
+        if bad_tag:
+            result = None
         if event.anchor:
             self.anchors[event.anchor] = result
         return result
@@ -245,7 +260,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions, list[Diagnostic]]:
             elif kind in (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent):
                 data = builder.value(events, event, ())
     except yaml.YAMLError as exc:
-        return None, pos, [_syntax_diagnostic(exc, file)]
+        return None, pos, [_syntax_diagnostic(exc, file, text)]
     except (ValueError, RecursionError) as exc:  # e.g. NUL bytes, absurd nesting
         return None, pos, [Diagnostic(file, 1, 1, f"not readable as YAML ({type(exc).__name__}); check the file is text", code="yaml-syntax")]
     return data, pos, diags
@@ -389,6 +404,14 @@ def _kind(model: Any) -> str:
     }.get(name, name.lower())
 
 
+# How an unknown key's owner is named: "unknown key `x` in a field".
+_OWNERS = {
+    "site": "", "screen": "a screen", "field": "a field", "rule": "a routing rule", "param": "a param",
+    "colors": "`brand.colors`", "brand": "`brand`", "wink": "`wink`", "option": "an option",
+    "oncomplete": "`on_complete`", "seo": "`seo`", "config": "flipgen.yaml",
+}
+
+
 def _shown(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else value
     return text if len(text) <= 40 else text[:37] + "…"
@@ -408,8 +431,8 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         hint = did_you_mean(name, allowed)
         if not hint and allowed:
             hint = f" (expected one of: {', '.join(f'`{k}`' for k in allowed)})"
-        owner = f" in a {where}" if where not in ("", "site") else ""
-        return f"unknown key `{name}`{owner}{hint}", True
+        owner = _OWNERS.get(where, f"`{where}`" if where else "")
+        return f"unknown key `{name}`{' in ' + owner if owner else ''}{hint}", True
     if kind == "missing":
         owner = {"screen": "screen", "field": "field", "rule": "routing rule", "param": "param",
                  "wink": "`wink` block", "site": "site"}.get(where, where or "mapping")
@@ -426,10 +449,26 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         return f"`{_shown(value)}` is not a valid {what}{did_you_mean(str(value), choices)} (expected {expected})", False
     if kind in _TYPE_WORDS:
         expected = _TYPE_WORDS[kind]
+        if name == "next" and kind == "list_type":
+            expected = "a screen id or a list of rules (`- if: …` / `goto: …`)"
+        if len(path) >= 2 and path[-2] == "options" and isinstance(path[-1], int):
+            expected = "text or a `{value, label}` mapping"
         extra = ""
-        if kind == "string_type" and isinstance(value, (bool, int, float)):
-            extra = f" — YAML read `{_shown(value)}` as a {'true/false value' if isinstance(value, bool) else 'number'}; put it in quotes"
-        label = f"`{name}` expects" if name else "expected"
+        if value is None and kind in ("string_type", "model_type", "list_type", "dict_type", "model_attributes_type"):
+            extra = " — it is empty"
+            if where == "colors":
+                extra += ": an unquoted `#` starts a YAML comment, so quote the colour (`\"#0b5fff\"`)"
+        elif isinstance(value, bool) and kind != "bool_type":
+            extra = (f" — YAML read `{str(value).lower()}` as a true/false value (unquoted yes/no/on/off are too); "
+                     "put it in quotes")
+        elif kind == "string_type" and isinstance(value, (int, float)):
+            extra = f" — YAML read `{_shown(value)}` as a number; put it in quotes"
+        if name:
+            label = f"`{name}` expects"
+        elif len(path) >= 2 and isinstance(path[-1], int):
+            label = f"each item of `{path[-2]}` must be"
+        else:
+            label = "expected"
         return f"{label} {expected}{extra}", False
     if kind == "string_pattern_mismatch":
         help_ = _PATTERN_HELP.get((where, name)) or _PATTERN_HELP.get((where, "*"))
@@ -437,6 +476,8 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
             help_ = help_ or f"does not match {ctx.get('pattern')}"
         shown = _shown(value)
         noun = f"{where} {name}" if where in ("screen", "field", "param") and name in ("id", "name") else (name or "value")
+        if where == "colors":
+            noun = f"colour for `{name}`"
         return f"`{shown}` is not a valid {noun}: {help_ or 'it does not match ' + str(ctx.get('pattern'))}", False
     if kind == "too_short":
         noun = {"screens": "one screen", "fields": "one field"}.get(name, "one item")
@@ -454,6 +495,17 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
     return (f"`{name}`: {msg}" if name else msg), False
 
 
+def _key_message(err: Any, path: Path_) -> str:
+    """A key of a free-form mapping (`messages`, `csp`) that is not one of the allowed ones."""
+    name = str(path[-1]) if path else ""
+    owner = f" in `{path[-2]}`" if len(path) >= 2 else ""
+    expected = str((err.get("ctx") or {}).get("expected", "")).replace("'", "`")
+    if not expected:
+        return f"key `{name}`{owner}: {err.get('msg', 'not allowed')}"
+    choices = [c.strip(" `") for c in expected.replace(" or ", ",").split(",") if c.strip(" `")]
+    return f"unknown key `{name}`{owner}{did_you_mean(name, choices)} (expected {expected})"
+
+
 def validate(model: type[BaseModel], data: Any, pos: Positions) -> tuple[Any, list[Diagnostic]]:
     """Validate plain data against a model; map every error back to its position."""
     try:
@@ -462,8 +514,13 @@ def validate(model: type[BaseModel], data: Any, pos: Positions) -> tuple[Any, li
         diags: list[Diagnostic] = []
         seen: set[tuple[Path_, str]] = set()
         for err in exc.errors(include_url=False):
-            path, parent, _ = _walk(model, data, tuple(err["loc"]))
-            message, at_key = _message(err, path, parent, data)
+            loc = tuple(err["loc"])
+            bad_key = bool(loc) and loc[-1] == "[key]"  # a dict key failed, e.g. `messages: {requird: …}`
+            path, parent, _ = _walk(model, data, loc[:-1] if bad_key else loc)
+            if bad_key:
+                message, at_key = _key_message(err, path), True
+            else:
+                message, at_key = _message(err, path, parent, data)
             if (path, message) in seen:
                 continue
             seen.add((path, message))
@@ -528,7 +585,9 @@ def load_site(path: Path, *, defaults: dict[str, Any] | None = None,
         data = merged
     loaded.data = data
     site, errors = validate(Site, data, pos)
-    loaded.diagnostics.extend(errors)
+    # A bad tag or alias became null; "expects text" at the same spot would only repeat it.
+    spots = {(d.line, d.col) for d in diags}
+    loaded.diagnostics.extend(e for e in errors if (e.line, e.col) not in spots or e.file != file)
     if site is not None and not diags:
         if site.slug is None:
             site.slug = path.stem
