@@ -48,7 +48,7 @@ function match(a, m) {
     case "ne": return !same(a, v);
     case "in": return oneOf(a, v);
     case "not_in": return !oneOf(a, v);
-    case "contains": return Array.isArray(a) ? a.some(x => same(x, v)) : same(a, v);
+    case "contains": return Array.isArray(a) ? a.some(x => same(x, v)) : typeof a === "string" && same(a, v);
     case "filled": return filled(a) === v;
   }
   return o !== null && { gt: o > 0, gte: o >= 0, lt: o < 0, lte: o <= 0 }[op];
@@ -62,7 +62,7 @@ function evaluate(cond, answers) {
 
 /* Validation. Rule names are the keys of a field's `messages` overrides; the default texts
    come from the theme (strings.html), so a theme can translate them. */
-const FORMAT = { email: /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/, tel: /^\+?[\d\s().-]{6,24}$/, number: NUM, date: /^\d{4}-\d{2}-\d{2}$/ };
+const FORMAT = { email: /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/, tel: /^\+?[\d\s().-]{6,24}$/, number: { test: v => num(v) !== null }, date: /^\d{4}-\d{2}-\d{2}$/ };
 const reCache = {};
 const re = p => has(reCache, p) ? reCache[p] : (reCache[p] = (() => { try { return new RegExp(p); } catch (e) { return null; } })());
 const day = s => { const d = Date.parse(s + "T00:00:00Z"); return isFinite(d) && new Date(d).toISOString().slice(0, 10) === s ? d / 864e5 : null; };
