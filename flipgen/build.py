@@ -76,7 +76,6 @@ def _hashed_name(name: str, data: bytes) -> str:
     return f"{stem}.{_hash(data)}.{ext}" if dot else f"{name}.{_hash(data)}"
 
 
-@lru_cache(maxsize=4)
 def runtime_assets(sandbox: bool) -> dict[str, tuple[str, bytes]]:
     """The shared runtime files: logical name → (path under the output, bytes)."""
     out = {}
@@ -234,6 +233,9 @@ class Options:
     sandbox: bool
     csp_extra: tuple[tuple[str, tuple[str, ...]], ...]
     search: tuple[tuple[str, tuple[str, ...]], ...]  # theme → template folders in lookup order
+    # Runtime file name → path under the output. Read once by the parent, so every page of a
+    # build references the same runtime even if flip.js changes while the build runs.
+    runtime: tuple[tuple[str, str], ...] = ()
 
 
 def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -243,7 +245,7 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
     slug = site.slug
     files: dict[str, bytes] = {}
     site_dir = loaded.path.parent
-    runtime = runtime_assets(options.sandbox)
+    runtime = dict(options.runtime)
     brand_assets: dict[str, str | None] = {}
 
     def copy_asset(key: str, ref: str | None) -> None:
@@ -274,7 +276,7 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
     wink = site.wink
     token_endpoint = (wink.token_endpoint if wink and wink.token_endpoint else options.token_endpoint)
     if options.sandbox:
-        sdk_url = "../" + runtime["smile-emulator.js"][0]
+        sdk_url = "../" + runtime["smile-emulator.js"]
     else:
         sdk_url = (wink.sdk_url if wink and wink.sdk_url else SDK_URLS[wink.sdk if wink else "v2"])
     policy = _csp(site, token_endpoint, sdk_url, options.sandbox, dict(options.csp_extra))
@@ -289,8 +291,8 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
     context = {
         "site": site,
         "journey_json": _json_for_script(_journey(site, token_endpoint, options.sandbox)),
-        "runtime_js": "../" + runtime["flip.js"][0],
-        "runtime_css": "../" + runtime["flip.css"][0],
+        "runtime_js": "../" + runtime["flip.js"],
+        "runtime_css": "../" + runtime["flip.css"],
         "brand_assets": brand_assets,
         "sdk_url": sdk_url,
         "sandbox": options.sandbox,
@@ -402,12 +404,14 @@ def plan_project(project: Project, *, sandbox: bool = False, base_url: str | Non
         raise CheckFailed(list(project.diagnostics))
     base = (base_url or project.config.base_url or "").rstrip("/") or None
     themes = sorted({"default"} | {p.name for p in (project.root / "site_templates").glob("*") if p.is_dir()})
+    runtime = runtime_assets(sandbox)
     options = Options(
         token_endpoint=project.config.token_endpoint,
         base_url=base,
         sandbox=sandbox,
         csp_extra=tuple(sorted((k, tuple(v)) for k, v in project.config.csp.items())),
         search=tuple((t, tuple(str(d) for d in project.theme_dirs(t))) for t in themes),
+        runtime=tuple((name, rel) for name, (rel, _) in sorted(runtime.items())),
     )
     files = project.site_files()
     wanted = set(only) if only else None
@@ -448,7 +452,7 @@ def plan_project(project: Project, *, sandbox: bool = False, base_url: str | Non
     diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
     if any(d.severity == "error" for d in diagnostics):
         raise CheckFailed(diagnostics)
-    for name, (rel, data) in runtime_assets(sandbox).items():
+    for rel, data in runtime.values():
         plan.files[rel] = data
     _shared_files(project, plan, options)
     return plan, diagnostics
