@@ -441,7 +441,17 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         tag = ctx.get("tag", "")
         return f"unknown screen type `{tag}`{did_you_mean(str(tag), ['form', 'wink', 'end'])} (expected form, wink or end)", False
     if kind == "union_tag_not_found":
-        return "this screen needs a `type`: form, wink or end", False
+        node = data
+        for part in path:
+            if isinstance(node, dict):
+                node = node.get(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                node = None
+        typo = [k for k in node if k != "type" and did_you_mean(str(k), ["type"])] if isinstance(node, dict) else []
+        hint = f" (is `{typo[0]}` a misspelled `type`?)" if typo else ""
+        return f"this screen needs a `type`: form, wink or end{hint}", False
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "`")
         choices = [c.strip(" `") for c in expected.replace(" or ", ",").split(",") if c.strip(" `")]
@@ -524,8 +534,10 @@ def validate(model: type[BaseModel], data: Any, pos: Positions) -> tuple[Any, li
             if (path, message) in seen:
                 continue
             seen.add((path, message))
-            if err["type"] == "missing":
-                target = pos.value(path[:-1])
+            if err["type"] == "missing":  # at the key that names the incomplete block (`wink:`)
+                target = pos.key(path[:-1])
+            elif err["type"] == "union_tag_invalid":  # at the unknown `type: …`, not the screen
+                target = pos.value(path + ("type",))
             elif at_key:
                 target = pos.key(path)
             else:
