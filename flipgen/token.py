@@ -214,7 +214,9 @@ class TokenApp:
         self.upstream_name = upstream_name
         self.limiter = RateLimiter(rate_limit) if rate_limit > 0 else None
         self.trust_proxy = trust_proxy
-        self.openapi = _json(openapi_document(sorted(self.token_paths)))
+        token_sites = sorted(slug for slug, site in self.sites.items() if site.wink is not None)
+        screens = sorted({screen for site in self.sites.values() for screen in site.screens})
+        self.openapi = _json(openapi_document(sorted(self.token_paths), token_sites, screens))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -339,7 +341,14 @@ class TokenApp:
         if not isinstance(user_id, str) or not 1 <= len(user_id) <= MAX_USER_ID_LEN:
             raise ApiError(400, "invalid_request", "`userId` must be the userId string returned "
                            f"by {DEFAULT_PATH} (1 to {MAX_USER_ID_LEN} characters).")
-        token = await self._upstream(self.smile.refresh_token(user_id), record)
+        try:
+            token = await self._upstream(self.smile.refresh_token(user_id), record)
+        except ApiError as err:
+            # Smile's 404 here means the visitor's userId is unknown: their fault, not Smile's.
+            if record.get("upstream", {}).get("status") == 404:
+                raise ApiError(404, "not_found", "Smile does not know this userId. Ask for a "
+                               f"new token with POST {DEFAULT_PATH} instead.") from None
+            raise err
         return _token_answer(token, settings)
 
     def _site_settings(
@@ -529,8 +538,6 @@ def _upstream_message(err: SmileError) -> str:
                 "the sandbox host).")
     if err.status == 429:
         return "Smile is receiving too many requests right now. Please try again in a minute."
-    if err.status == 404:
-        return ("Smile does not know this user. Start the journey again to get a new token.")
     if err.status is not None and err.status >= 500:
         return "Smile is having trouble right now. Please try again in a few minutes."
     if err.code == "CONNECTION_ERROR":
@@ -547,8 +554,14 @@ def _json(value: Any) -> bytes:
 # --------------------------------------------------------------------------- OpenAPI
 
 
-def openapi_document(token_paths: Iterable[str]) -> dict[str, Any]:
-    """The OpenAPI 3.0 description of this endpoint (served at ``/openapi.json``)."""
+def openapi_document(
+    token_paths: Iterable[str], sites: list[str], screens: list[str]
+) -> dict[str, Any]:
+    """The OpenAPI 3.0 description of this endpoint (served at ``/openapi.json``).
+
+    ``sites`` are the slugs this server mints tokens for and ``screens`` the wink screen ids
+    they have; listing them lets clients (and schemathesis) reach more than the 4xx answers.
+    """
     from flipgen import __version__
 
     def error(description: str, headers: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -563,7 +576,7 @@ def openapi_document(token_paths: Iterable[str]) -> dict[str, Any]:
     errors = {
         "400": error("invalid_json, invalid_request or invalid_metadata"),
         "403": error("origin_not_allowed"),
-        "404": error("unknown_site"),
+        "404": error("unknown_site; not_found (refresh: Smile does not know the userId)"),
         "413": error("body_too_large"),
         "415": error("unsupported_media_type"),
         "429": error("rate_limited", {"Retry-After": {
@@ -578,27 +591,33 @@ def openapi_document(token_paths: Iterable[str]) -> dict[str, Any]:
                       "403": error("origin_not_allowed")},
     }
 
-    def token_operation(summary: str, schema: str) -> dict[str, Any]:
+    def token_operation(summary: str, schema: str, refresh_path: str | None) -> dict[str, Any]:
+        ok: dict[str, Any] = {
+            "description": "a fresh single-use user token",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LinkToken"}}},
+        }
+        if refresh_path is not None:
+            ok["links"] = {"Refresh": {
+                "operationRef": "#/paths/" + refresh_path.replace("/", "~1") + "/post",
+                "requestBody": {"site": "$request.body#/site", "userId": "$response.body#/userId"},
+            }}
         return {
             "summary": summary,
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
-            "responses": {
-                "200": {"description": "a fresh single-use user token",
-                        "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/LinkToken"}}}},
-                **errors,
-            },
+            "responses": {"200": ok, **errors},
         }
 
     paths: dict[str, Any] = {}
     for path in token_paths:
         paths[path] = {
-            "post": token_operation("Create a Smile user and mint its link token", "MintRequest"),
+            "post": token_operation("Create a Smile user and mint its link token",
+                                    "MintRequest", path + "/refresh"),
             "options": preflight,
         }
         paths[path + "/refresh"] = {
-            "post": token_operation("Mint a new token for a known Smile user", "RefreshRequest"),
+            "post": token_operation("Mint a new token for a known Smile user",
+                                    "RefreshRequest", None),
             "options": preflight,
         }
     paths["/healthz"] = {"get": {"summary": "Liveness", "responses": {"200": {
@@ -608,8 +627,13 @@ def openapi_document(token_paths: Iterable[str]) -> dict[str, Any]:
         "description": "OpenAPI document",
         "content": {"application/json": {"schema": {"type": "object"}}}}}}}
     string = {"type": "string"}
-    site = {"type": "string", "minLength": 1, "description": "the site's slug"}
-    screen = {"type": "string", "nullable": True, "description": "a wink screen id of the site"}
+    site: dict[str, Any] = {"type": "string", "minLength": 1, "description": "the site's slug"}
+    if sites:
+        site["enum"] = sites
+    screen: dict[str, Any] = {"type": "string", "nullable": True,
+                              "description": "a wink screen id of the site"}
+    if screens:
+        screen["enum"] = [*screens, None]
     return {
         "openapi": "3.0.3",
         "info": {"title": "flipgen token endpoint", "version": __version__,
