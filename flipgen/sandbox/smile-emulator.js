@@ -10,10 +10,13 @@
   var PROVIDERS = [
     ["upwork", "Upwork", "Freelance"], ["grab", "Grab", "Ride-hailing and delivery"],
     ["freelancer", "Freelancer.com", "Freelance"], ["fiverr", "Fiverr", "Freelance"],
-    ["uber", "Uber", "Ride-hailing and delivery"], ["lalamove", "Lalamove", "Delivery"],
+    ["uber", "Uber", "Ride-hailing and delivery"], ["lyft", "Lyft", "Ride-hailing"],
+    ["doordash", "DoorDash", "Delivery"], ["instacart", "Instacart", "Delivery"], ["lalamove", "Lalamove", "Delivery"],
     ["gojek", "Gojek", "Ride-hailing and delivery"], ["shopee", "Shopee", "Online seller"],
     ["lazada", "Lazada", "Online seller"], ["adp", "ADP", "Payroll"], ["gusto", "Gusto", "Payroll"],
     ["workday", "Workday", "Payroll"], ["paychex", "Paychex", "Payroll"], ["sprout", "Sprout Solutions", "Payroll"],
+    ["sage_payroll", "Sage Payroll", "Payroll"], ["xero", "Xero", "Payroll"], ["iris", "IRIS Payroll", "Payroll"],
+    ["moorepay", "MoorePay", "Payroll"],
     ["sss", "Social Security System (SSS)", "Government"], ["pagibig", "Pag-IBIG Fund", "Government"],
     ["bpjs", "BPJS Ketenagakerjaan", "Government"], ["epfo", "EPFO (India)", "Government"]
   ];

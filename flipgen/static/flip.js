@@ -318,7 +318,7 @@ function boot() {
     if (bad.length) {
       const al = document.querySelector("[data-flip-alert]");
       for (const k in sec) sec[k].hidden = true;
-      al.textContent = fmt("missing", bad.join(", "));
+      al.lastElementChild.textContent = fmt("missing", bad.join(", "));
       al.hidden = false;
       return emit("flipgen:error", { code: "missing_param", params: bad });
     }
