@@ -141,7 +141,7 @@ class FieldSpec(Model):
     min: float | int | str | None = None
     max: float | int | str | None = None
     step: Annotated[float, Field(gt=0)] | Literal["any"] | None = None
-    options: list[Annotated[Option, BeforeValidator(_option)]] | None = None
+    options: list[Annotated[Option, BeforeValidator(_option, json_schema_input_type=Union[str, float, Option])]] | None = None
     messages: dict[Literal[
         "required", "min_length", "max_length", "pattern", "min", "max", "step", "format", "options"
     ], str] = Field(default_factory=dict)
@@ -254,8 +254,8 @@ def json_schema() -> dict[str, Any]:
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://flipgen.dev/schema/site.json",
-        "title": "flipgen site",
         **schema,
+        "title": "flipgen site",  # after the model's own "Site"
     }
     return schema
 
