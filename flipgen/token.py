@@ -195,25 +195,30 @@ class TokenApp:
 
     def __init__(
         self,
+        manifest: Mapping[str, Any],
         *,
-        sites: Mapping[str, Site],
-        token_paths: Iterable[str],
-        allowed_origins: Iterable[str],
         smile: SmileClient,
         upstream_name: str,
         rate_limit: int,
         trust_proxy: bool,
     ) -> None:
-        self.sites = dict(sites)
-        self.token_paths = frozenset(token_paths)
-        self.refresh_paths = frozenset(p + "/refresh" for p in self.token_paths)
-        origins = {_normalise_origin(o) for o in allowed_origins}
-        self.any_origin = "*" in origins
-        self.allowed_origins = origins - {"*"}
         self.smile = smile
         self.upstream_name = upstream_name
         self.limiter = RateLimiter(rate_limit) if rate_limit > 0 else None
         self.trust_proxy = trust_proxy
+        self.update_manifest(manifest)
+
+    def update_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Serve the sites of a new build (the preview server calls this after a rebuild)."""
+        self.sites = _sites_from_manifest(manifest)
+        self.token_paths = _token_paths(manifest)
+        self.refresh_paths = frozenset(p + "/refresh" for p in self.token_paths)
+        origins = manifest.get("allowed_origins") or []
+        if isinstance(origins, str):
+            origins = [origins]
+        normalised = {_normalise_origin(o) for o in origins}
+        self.any_origin = "*" in normalised
+        self.allowed_origins = normalised - {"*"}
         token_sites = sorted(slug for slug, site in self.sites.items() if site.wink is not None)
         screens = sorted({screen for site in self.sites.values() for screen in site.screens})
         self.openapi = _json(openapi_document(sorted(self.token_paths), token_sites, screens))
@@ -748,13 +753,8 @@ def create_app(
     else:
         smile = SmileClient(credentials, **timeouts)
         upstream = "smile"
-    origins = manifest.get("allowed_origins") or []
-    if isinstance(origins, str):
-        origins = [origins]
     return TokenApp(
-        sites=_sites_from_manifest(manifest),
-        token_paths=_token_paths(manifest),
-        allowed_origins=origins,
+        manifest,
         smile=smile,
         upstream_name=upstream,
         rate_limit=rate_limit,
@@ -821,9 +821,11 @@ def run_server(
     trust_proxy: bool = False,
     workers: int = 1,
     log_level: str = "info",
+    manifest: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve the token endpoint with uvicorn until interrupted (``flipgen token-server``).
 
+    ``manifest`` is a manifest JSON file to serve instead of the project's build.
     Raises :class:`UserError` before binding when the project or credentials are unusable.
     With ``workers > 1`` each worker process builds its own app through
     :func:`app_from_env`, configured through ``FLIPGEN_TOKEN_*`` variables set here.
@@ -834,7 +836,9 @@ def run_server(
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}.")
     # Built here even for several workers: configuration errors surface before binding.
-    app = create_app(project_dir, sandbox=sandbox, rate_limit=rate_limit, trust_proxy=trust_proxy)
+    manifest_path = str(Path(manifest).resolve()) if manifest is not None else ""
+    app = create_app(project_dir, manifest=manifest_path or None, sandbox=sandbox,
+                     rate_limit=rate_limit, trust_proxy=trust_proxy)
     configure_logging(log_level)
     print(
         f"flipgen token endpoint on http://{host}:{port}{DEFAULT_PATH} "
@@ -852,6 +856,7 @@ def run_server(
         return
     os.environ.update({
         ENV_PREFIX + "PROJECT": str(project_dir),
+        ENV_PREFIX + "MANIFEST": manifest_path,
         ENV_PREFIX + "SANDBOX": "1" if sandbox else "",
         ENV_PREFIX + "RATE_LIMIT": str(rate_limit),
         ENV_PREFIX + "TRUST_PROXY": "1" if trust_proxy else "",

@@ -451,6 +451,16 @@ def test_openapi_describes_the_endpoint_and_its_errors(start: Callable[..., Live
     assert "rate_limited" in error["properties"]["code"]["enum"]
 
 
+def test_update_manifest_serves_the_new_build(start: Callable[..., Live]) -> None:
+    live = start()
+    assert live.mint({"site": "fresh"}).status_code == 404
+    sites = {**MANIFEST["sites"], "fresh": MANIFEST["sites"]["acme-income"]}
+    live.app.update_manifest({**MANIFEST, "sites": sites, "allowed_origins": ["https://new.example"]})
+    assert live.mint({"site": "fresh"}).status_code == 200
+    assert live.mint(headers={"origin": "https://acme.example"}).status_code == 403
+    assert live.mint(headers={"origin": "https://new.example"}).status_code == 200
+
+
 # --------------------------------------------------------------------------- sandbox
 
 

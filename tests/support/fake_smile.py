@@ -124,8 +124,7 @@ class FakeSmile:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -206,6 +205,12 @@ class FakeSmile:
                 "providers": [], "session": {"userId": user_id, "channel": "Default",
                                              "status": "IN_PROGRESS"}}
         return {"user": user, "token": self.token(user_id)}
+
+
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 drops connections when a pool opens dozens at once.
+    request_queue_size = 256
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):
