@@ -64,7 +64,8 @@ function evaluate(cond, answers) {
    come from the theme (strings.html), so a theme can translate them. */
 const FORMAT = { email: /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/, tel: /^\+?[\d\s().-]{6,24}$/, number: { test: v => num(v) !== null }, date: /^\d{4}-\d{2}-\d{2}$/ };
 const reCache = {};
-const re = p => has(reCache, p) ? reCache[p] : (reCache[p] = (() => { try { return new RegExp(p); } catch (e) { return null; } })());
+// A pattern must match the whole value, as the HTML `pattern` attribute does.
+const re = p => has(reCache, p) ? reCache[p] : (reCache[p] = (() => { try { return new RegExp("^(?:" + p + ")$"); } catch (e) { return null; } })());
 const day = s => { const d = Date.parse(s + "T00:00:00Z"); return isFinite(d) && new Date(d).toISOString().slice(0, 10) === s ? d / 864e5 : null; };
 /** First failing rule of an answer: {rule, message} or null. `text`: the theme's default messages. */
 function validate(f, v, text) {

@@ -42,7 +42,7 @@ test("formats", () => {
   assert.equal(rule(field("date"), "29/02/2024"), "date");
 });
 
-test("lengths count code points, pattern searches", () => {
+test("lengths count code points, pattern matches the whole value", () => {
   const f = field("text", { min_length: 2, max_length: 3 });
   assert.equal(msg(f, "a"), "MINLEN 2");
   assert.equal(msg(f, "abcd"), "MAXLEN 3");
@@ -50,6 +50,10 @@ test("lengths count code points, pattern searches", () => {
   const p = field("text", { pattern: "^[A-Z]{2}[0-9]{6}$" });
   assert.equal(rule(p, "SC123456"), null);
   assert.equal(rule(p, "sc123456"), "pattern");
+  const zip = field("text", { pattern: "[0-9]{5}" });
+  assert.equal(rule(zip, "12345"), null);
+  assert.equal(rule(zip, "123456"), "pattern", "unanchored patterns still match the whole value");
+  assert.equal(rule(zip, "a12345"), "pattern");
   assert.equal(rule(field("text", { pattern: "(" }), "x"), null, "an uncompilable pattern is ignored, not fatal");
 });
 
