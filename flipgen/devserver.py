@@ -116,6 +116,7 @@ class Report:
     errors: list[Diagnostic]
     warnings: list[Diagnostic]
     changed: bool
+    reason: str = ""  # the file that made a full rebuild necessary
 
 
 class Builder:
@@ -195,8 +196,10 @@ class Builder:
         paths = self.site_files()
         self.outputs = {p: self._render(p) for p in paths}
         self.good = {p: o for p, o in self.good.items() if p in self.outputs}
-        label = f"all {len(paths)} site{'s' * (len(paths) != 1)}" + (f" ({reason} changed)" if reason else "")
-        return self._finish(label, paths, started, full=True)
+        label = f"all {len(paths)} site{'s' * (len(paths) != 1)}"
+        report = self._finish(label, paths, started, full=True)
+        report.reason = reason
+        return report
 
     def rebuild(self, paths: Iterable[Path]) -> Report:
         """Rebuild the given site files alone; a missing file removes its site."""
@@ -795,16 +798,17 @@ class Session:
             if not self.quiet:
                 _say(f"{d.file}:{d.line}:{d.col}: warning: {d.message}", err=True)
         ms = report.seconds * 1000
+        why = f" ({report.reason} changed)" if report.reason else ""
         if report.errors:
             for d in report.errors:
                 _say(f"{d.file}:{d.line}:{d.col}: error: {d.message}", err=True)
-            _say(f"{'built' if startup else 'rebuilt'} {report.label} in {ms:.0f} ms with {len(report.errors)} "
+            _say(f"{'built' if startup else 'rebuilt'} {report.label} in {ms:.0f} ms{why} with {len(report.errors)} "
                  "error(s): pages show them in an overlay and keep their last good build", err=True)
         elif not self.quiet:
             if startup:
                 _say(f"built {report.label.removeprefix('all ')} in {ms:.0f} ms")
-            elif report.changed or self.verbose:
-                _say(f"rebuilt {report.label} in {ms:.0f} ms" + ("" if report.changed else " (no change)"))
+            else:
+                _say(f"rebuilt {report.label} in {ms:.0f} ms{why}" + ("" if report.changed else " (no change)"))
 
     def close(self) -> None:
         self.watcher.stop()
@@ -857,11 +861,12 @@ def serve(project: str | os.PathLike[str] | None = None, *, host: str = "127.0.0
         if host not in LOCAL_HOSTS:
             _say(f"warning: listening on {host}: anyone on your network can open the preview and mint "
                  f"{'real Smile' if live else 'emulator'} tokens. Use --host 127.0.0.1 to keep it local.", err=True)
+        # Watch before saying "serving": an edit made right after that line is seen.
+        session.watcher.start(session.builder.watched_dirs())
         if not quiet:
             upstream = "real Smile API" if live else "Smile emulator"
             _say(f"serving {url} (token endpoint: {upstream}; "
                  f"live reload {'on' if livereload else 'off'}) — press Ctrl-C to stop")
-        session.watcher.start(session.builder.watched_dirs())
         config = uvicorn.Config(session.app, log_level="info" if verbose > 1 else "warning",
                                 access_log=verbose > 1, lifespan="on", server_header=False,
                                 timeout_graceful_shutdown=2)
