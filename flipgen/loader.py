@@ -338,13 +338,15 @@ def _strip(tp: Any) -> Any:
 def _walk(root: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> tuple[Path_, Any, bool]:
     """Map a pydantic error location to a data path, and the model class found at its parent.
 
-    Returns (data_path, model_at_parent_or_None, reached): discriminator tags that pydantic
-    inserts (`('screens', 0, 'form', …)`) are dropped.
+    Returns (data_path, model_at_parent_or_None, via_union): discriminator tags that pydantic
+    inserts (`('screens', 0, 'form', …)`) and the member names of scalar unions
+    (`('min', 'float')`) are dropped; via_union says the latter happened.
     """
     path: list[str | int] = []
     tp: Any = root
     cur = data
     parent_model: Any = root
+    via_union = False
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, tuple):  # a union of models: pick the one the data's `type` names
@@ -381,12 +383,15 @@ def _walk(root: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> tuple[Path_
         elif typing.get_origin(_strip(tp) if tp is not None else None) is dict:
             parent_model = None
             tp = typing.get_args(_strip(tp))[1]
+        elif not (isinstance(cur, dict) and key in cur):
+            via_union = True  # `float`, `list[str]`…: pydantic names a member of a union, not a key
+            continue
         else:
             parent_model = None
             tp = None
         path.append(key)
         cur = cur.get(key) if isinstance(cur, dict) else None
-    return tuple(path), parent_model, True
+    return tuple(path), parent_model, via_union
 
 
 def _keys_of(model: Any) -> list[str]:
@@ -468,7 +473,7 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
             extra = " — it is empty"
             if where == "colors":
                 extra += ": an unquoted `#` starts a YAML comment, so quote the colour (`\"#0b5fff\"`)"
-        elif isinstance(value, bool) and kind != "bool_type":
+        elif isinstance(value, bool) and (kind == "string_type" or "text" in expected.split(" ")[:1]):
             extra = (f" — YAML read `{str(value).lower()}` as a true/false value (unquoted yes/no/on/off are too); "
                      "put it in quotes")
         elif kind == "string_type" and isinstance(value, (int, float)):
@@ -523,10 +528,15 @@ def validate(model: type[BaseModel], data: Any, pos: Positions) -> tuple[Any, li
     except ValidationError as exc:
         diags: list[Diagnostic] = []
         seen: set[tuple[Path_, str]] = set()
+        union_paths: set[Path_] = set()
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             bad_key = bool(loc) and loc[-1] == "[key]"  # a dict key failed, e.g. `messages: {requird: …}`
-            path, parent, _ = _walk(model, data, loc[:-1] if bad_key else loc)
+            path, parent, via_union = _walk(model, data, loc[:-1] if bad_key else loc)
+            if via_union:  # one error per union member: the first one says enough
+                if path in union_paths:
+                    continue
+                union_paths.add(path)
             if bad_key:
                 message, at_key = _key_message(err, path), True
             else:

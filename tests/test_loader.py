@@ -284,3 +284,24 @@ def test_config_errors_are_positioned(tmp_path: Path) -> None:
 def test_missing_config_gives_defaults(tmp_path: Path) -> None:
     config, _, diags = load_config(tmp_path / "flipgen.yaml")
     assert diags == [] and config.sites_dir == "sites" and config.token_endpoint == "/api/link-token"
+
+
+def test_union_values_give_one_error_named_after_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "u.yaml"
+    path.write_text("title: T\nscreens:\n  - id: a\n    type: form\n    fields:\n"
+                    "      - {id: n, type: number, label: N, min: [1], step: x, default: {a: 1}}\n"
+                    "  - id: done\n    type: end\n")
+    got = sorted((d.line, d.col, d.message) for d in load_site(path).diagnostics)
+    assert got == [(6, 46, "`min` expects a number"), (6, 57, "`step` expects a number"),
+                   (6, 69, "`default` expects text")]
+
+
+def test_boolean_hint_only_where_quoting_helps(tmp_path: Path) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_text("title: T\nscreens:\n  - id: a\n    type: form\n    fields: no\n  - id: done\n    type: end\n    title: off\n")
+    got = {(d.line, d.col): d.message for d in load_site(path).diagnostics}
+    assert got == {
+        (5, 13): "`fields` expects a list (`- item` lines or `[a, b]`)",
+        (8, 12): "`title` expects text — YAML read `false` as a true/false value (unquoted yes/no/on/off are too); "
+                 "put it in quotes",
+    }
