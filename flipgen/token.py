@@ -1,9 +1,10 @@
 """The token endpoint (SPEC §6): mints the Wink widget's short-lived user token.
 
-A raw ASGI application, no framework, on one pooled :class:`httpx.AsyncClient` per process.
-ASGI was chosen by measurement (see ``docs/token-server.md``): the endpoint spends its life
-waiting for Smile, and a sync WSGI app on a thread pool sharing one ``httpx.Client`` reached
-only about a quarter of the Node reference's throughput.
+A raw ASGI application, no framework, with one pooled Smile client per process
+(:class:`flipgen.smile.SmileClient`). ASGI was chosen by measurement (see
+``docs/token-server.md``): the endpoint spends its life waiting for Smile, and a sync WSGI
+app on a thread pool sharing one ``httpx.Client`` reached well under half of the Node
+reference's throughput.
 
 * ``create_app(project, ...)`` builds the app from the project's manifest and credentials.
 * ``app_from_env()`` is the same, configured by environment variables, for servers that
