@@ -24,6 +24,7 @@ import html
 import json
 import mimetypes
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -50,7 +51,7 @@ __all__ = ["serve", "Builder", "DevApp", "Snapshot"]
 
 STATIC = Path(__file__).parent / "static"
 # Quiet time that ends a burst of file events, and the longest a burst may delay a rebuild.
-DEBOUNCE = 0.035
+DEBOUNCE = 0.025
 MAX_DELAY = 0.3
 # A site file missing at rebuild time gets this long to come back (delete-then-write saves).
 VANISH_GRACE = 0.2
@@ -133,6 +134,7 @@ class Builder:
         self.versions: dict[str, str] = {}
         self.project: Project | None = None
         self.project_errors: list[Diagnostic] = []
+        self._rel: dict[Path, str] = {}
         self.snapshot = Snapshot(build=f"{self.nonce}.0", files={}, titles={}, versions={})
         self._open()
 
@@ -167,10 +169,14 @@ class Builder:
 
     def rel(self, path: Path) -> str:
         """A path as the overlay shows it: relative to the project when inside it."""
-        try:
-            return path.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            return str(path)
+        shown = self._rel.get(path)
+        if shown is None:
+            try:
+                shown = path.resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                shown = str(path)
+            self._rel[path] = shown
+        return shown
 
     def watched_dirs(self) -> list[tuple[Path, bool]]:
         """Folders to watch, (path, recursive): the project root itself only shallowly."""
@@ -561,6 +567,9 @@ class DevApp:
             await self._html(send, data, snapshot.versions.get(slug, snapshot.build), method, site=slug,
                              headers=headers)
             return
+        if _HASHED.search(key):
+            # Content-hashed names never change meaning: a reload then refetches only the HTML.
+            headers.append((b"cache-control", b"public, max-age=31536000, immutable"))
         await _respond(send, 200, b"" if method == "HEAD" else data, ctype, headers, length=len(data))
 
     async def _html(self, send: Send, page: bytes, version: str, method: str, *, site: str = "", status: int = 200,
@@ -691,11 +700,17 @@ def _content_type(name: str) -> str:
     return ctype
 
 
+_HASHED = re.compile(r"(^|/)assets/[^/]+\.[0-9a-f]{10}(\.[A-Za-z0-9]+)?$")
+
+
 async def _respond(send: Send, status: int, body: bytes, ctype: str, headers: list[tuple[bytes, bytes]] | None = None,
                    *, length: int | None = None) -> None:
+    extra = headers or []
     base = [(b"content-type", ctype.encode()), (b"content-length", str(len(body) if length is None else length).encode()),
-            (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
-    await send({"type": "http.response.start", "status": status, "headers": base + (headers or [])})
+            (b"x-content-type-options", b"nosniff")]
+    if not any(name == b"cache-control" for name, _ in extra):
+        base.append((b"cache-control", b"no-store"))
+    await send({"type": "http.response.start", "status": status, "headers": base + extra})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -713,6 +728,7 @@ class Session:
         self.output = self.tmp / "site"
         self.lock = threading.Lock()
         self._grace: set[Path] = set()
+        self.written: dict[str, bytes] = {}
         report = self.builder.rebuild_all()
         self._log(report, startup=True)
         self._write()
@@ -787,10 +803,31 @@ class Session:
         app.refresh_paths = frozenset(p + "/refresh" for p in app.token_paths)
 
     def _write(self) -> None:
-        """Mirror the snapshot on disk for inspection (pages are served from memory)."""
+        """Mirror the snapshot on disk for inspection; pages are served from memory.
+
+        Only files that changed are rewritten (each through a temporary name and
+        ``os.replace``): rewriting a 100-site tree on every keystroke would compete with
+        the reload it follows.
+        """
+        files = self.builder.snapshot.files
         try:
-            _build.write_atomic(self.output, self.builder.snapshot.files)
+            if not self.written:
+                _build.write_atomic(self.output, files)
+            else:
+                for rel in self.written.keys() - files.keys():
+                    (self.output / rel).unlink(missing_ok=True)
+                for rel, data in files.items():
+                    old = self.written.get(rel)
+                    if old is data or old == data:
+                        continue
+                    target = self.output / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(f".{target.name}.tmp")
+                    tmp.write_bytes(data)
+                    os.replace(tmp, target)
+            self.written = dict(files)
         except OSError as exc:
+            self.written = {}
             _say(f"warning: could not write the preview build to {self.output}: {exc}", err=True)
 
     def _log(self, report: Report, *, startup: bool = False) -> None:
