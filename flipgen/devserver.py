@@ -18,7 +18,6 @@ Four small parts, one process:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import errno
 import html
 import json
@@ -149,20 +148,9 @@ class Builder:
             return
         project = self.project
         self.project_errors = [d for d in project.diagnostics if d.severity == "error"]
-        themes = sorted({"default"} | {p.name for p in (project.root / "site_templates").glob("*") if p.is_dir()})
         self.runtime = _build.runtime_assets(self.sandbox)
-        extra: dict[str, Any] = {}
-        if "runtime" in {f.name for f in dataclasses.fields(_build.Options)}:
-            extra["runtime"] = tuple((name, rel) for name, (rel, _) in sorted(self.runtime.items()))
-        # Same options as build.plan_project, so the preview renders what `flipgen build` would.
-        self.options = _build.Options(
-            token_endpoint=project.config.token_endpoint,
-            base_url=(project.config.base_url or "").rstrip("/") or None,
-            sandbox=self.sandbox,
-            csp_extra=tuple(sorted((k, tuple(v)) for k, v in project.config.csp.items())),
-            search=tuple((t, tuple(str(d) for d in project.theme_dirs(t))) for t in themes),
-            **extra,
-        )
+        # The same options as `flipgen build`, so the preview renders what a build would.
+        self.options = _build.options_for(project, sandbox=self.sandbox, runtime=self.runtime)
 
     def site_files(self) -> list[Path]:
         return [p.resolve() for p in self.project.site_files()] if self.project else []
@@ -325,7 +313,7 @@ class Builder:
         if self.project is not None and not self.project_errors:
             for rel, data in self.runtime.values():
                 plan.files[rel] = data
-            _build._shared_files(self.project, plan, self.options)
+            _build.shared_files(self.project, plan, self.options)
         elif self.project_errors:  # like `flipgen build`: a broken flipgen.yaml builds nothing new
             plan = _build.Plan(files=dict(previous.files))
             titles = dict(previous.titles)
