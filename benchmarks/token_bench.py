@@ -47,6 +47,8 @@ RECOMMENDED = ("asgi, uvicorn --workers 2 (recommended)",
 ALTERNATIVES = [
     ("asgi, uvicorn --workers 1", uvicorn("flipgen.token:app_from_env", 1)),
     ("asgi, uvicorn --workers 3", uvicorn("flipgen.token:app_from_env", 3)),
+    ("asgi, --workers 2, pure-Python loop and parser (--loop asyncio --http h11)",
+     uvicorn("flipgen.token:app_from_env", 2) + " --loop asyncio --http h11"),
     ("asgi on httpx's default pool, --workers 2", uvicorn("token_bench:httpcore_app", 2)),
     ("wsgi, gunicorn gthread 2x16, shared httpx.Client",
      f"{ENV} {PY} -m gunicorn --chdir {shlex.quote(str(REPO / 'benchmarks'))} -b 127.0.0.1:{{port}} "

@@ -342,12 +342,18 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     server while idle; the request is sent once more on a fresh connection.
     """
 
-    def __init__(self, *, max_connections: int = 100, keepalive_expiry: float = 4.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        keepalive_expiry: float = 4.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.max_connections = max_connections
         self.keepalive_expiry = keepalive_expiry
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._slots: asyncio.Semaphore | None = None
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
@@ -448,14 +454,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise
         except TimeoutError:
             raise httpx.ReadTimeout("no answer in time", request=request) from None
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        except (asyncio.LimitOverrunError, ValueError) as exc:
+            raise httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}",
+                                            request=request) from None
+        except (OSError, asyncio.IncompleteReadError) as exc:  # resets, broken pipes, TLS errors
             if not started and isinstance(exc, ConnectionResetError | BrokenPipeError):
                 raise _StaleConnection from None
             raise httpx.ReadError(f"connection lost: {type(exc).__name__}",
                                   request=request) from None
-        except (asyncio.LimitOverrunError, ValueError) as exc:
-            raise httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}",
-                                            request=request) from None
         finally:
             if reusable:
                 conn.idle_until = time.monotonic() + self.keepalive_expiry
@@ -525,7 +531,7 @@ async def _read_body(
         elif lower == b"content-length":
             length = int(value)
     if chunked:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0].strip(), 16)

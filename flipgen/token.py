@@ -255,12 +255,14 @@ class TokenApp:
             headers[key] = f"{headers[key]},{text}" if key in headers else text
         record: dict[str, Any] = {"method": method, "path": path[:200], "site": None}
         origin = headers.get("origin")
+        # Requests without Origin are not from a browser page: nothing to check.
+        origin_ok = origin is None or self._origin_allowed(origin, headers)
         cors: Headers = []
+        if origin is not None and origin_ok:
+            cors = [(b"access-control-allow-origin", origin.encode("latin-1"))]
         try:
-            if origin is not None and self._origin_allowed(origin, headers):
-                cors = [(b"access-control-allow-origin", origin.encode("latin-1"))]
             status, body, extra = await self._route(
-                method, path, scope, receive, headers, origin, record
+                method, path, scope, receive, headers, origin_ok, record
             )
         except ApiError as err:
             status, extra = err.status, err.headers
@@ -285,9 +287,11 @@ class TokenApp:
             body = b""
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": body})
-        record["status"] = status
-        record["ms"] = round((time.perf_counter() - started) * 1000, 2)
-        log.log(logging.WARNING if status >= 500 else logging.INFO, _json(record).decode())
+        level = logging.WARNING if status >= 500 else logging.INFO
+        if log.isEnabledFor(level):
+            record["status"] = status
+            record["ms"] = round((time.perf_counter() - started) * 1000, 2)
+            log.log(level, _json(record).decode())
 
     async def _route(
         self,
@@ -296,7 +300,7 @@ class TokenApp:
         scope: Scope,
         receive: Receive,
         headers: Mapping[str, str],
-        origin: str | None,
+        origin_ok: bool,
         record: dict[str, Any],
     ) -> tuple[int, bytes, Headers]:
         if path in self.token_paths or path in self.refresh_paths:
@@ -313,7 +317,8 @@ class TokenApp:
             if path == "/healthz":
                 return 200, _json({"status": "ok", "upstream": self.upstream_name}), []
             return 200, self.openapi, []
-        if origin is not None and not self._origin_allowed(origin, headers):
+        if not origin_ok:
+            origin = headers.get("origin", "")
             raise ApiError(403, "origin_not_allowed", f"Pages on {origin[:200]} may not ask this "
                            "server for tokens. Add that origin to `allowed_origins` in "
                            "flipgen.yaml, rebuild, and restart the token server.")
@@ -742,18 +747,19 @@ def create_app(
         manifest = _read_manifest(Path(manifest))
     if credentials is None and not emulator:
         credentials = load_credentials(project_dir, environ)
-    timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
+    transport = None
+    upstream = "smile"
     if emulator or credentials is None:
         if not (sandbox or emulator):
             raise _missing_credentials(project_dir)
         from flipgen.sandbox.emulator import SmileEmulator
 
-        fake = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
-        smile = SmileClient(fake, transport=SmileEmulator(token_ttl).transport(), **timeouts)
+        # The real client, answered in process: the sandbox runs the production code path.
+        credentials = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
+        transport = SmileEmulator(token_ttl).transport()
         upstream = "emulator"
-    else:
-        smile = SmileClient(credentials, **timeouts)
-        upstream = "smile"
+    smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout,
+                        read_timeout=read_timeout)
     return TokenApp(
         manifest,
         smile=smile,

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Iterator
@@ -23,6 +25,7 @@ from flipgen.sandbox.emulator import (
 )
 from flipgen.smile import (
     Credentials,
+    KeepAliveTransport,
     RetryBudget,
     SmileClient,
     SmileTimeout,
@@ -117,6 +120,28 @@ def test_keep_alive_connection_is_reused(fake: FakeSmile) -> None:
     # All three requests arrived on one TCP connection: the server saw one client port.
     assert len(fake.requests) == 3
     assert len({r.client_port for r in fake.requests}) == 1
+
+
+def test_https_with_certificate_verification(tmp_path: Any) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    with FakeSmile(tls=server_side) as fake:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        client = SmileClient(Credentials(fake.key, fake.secret, fake.url),
+                             transport=KeepAliveTransport(ssl_context=trusting))
+        token = run(using(client, client.create_user({"ref": "tls"})))
+        assert fake.url.startswith("https://") and fake.users[token.user_id] == {"ref": "tls"}
+        # The default context trusts public CAs only: a self-signed server is refused.
+        strict = SmileClient(Credentials(fake.key, fake.secret, fake.url), retries=0)
+        with pytest.raises(SmileUpstreamError) as caught:
+            run(using(strict, strict.create_user({})))
+        assert caught.value.code == "CONNECTION_ERROR"
+        assert len(fake.requests) == 1
+        assert fake.violations == []
 
 
 # --------------------------------------------------------------------------- errors

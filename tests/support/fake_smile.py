@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -32,7 +33,8 @@ BASE_PATH = "/v1"
 @functools.lru_cache(maxsize=1)
 def openapi() -> dict[str, Any]:
     """Smile's Open API document (parsed once per test session)."""
-    return yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses 18k lines fast
+    return yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=loader)
 
 
 def schema_validator(name: str) -> Any:
@@ -106,6 +108,8 @@ class FakeSmile:
     tokens: dict[str, str] = field(default_factory=dict)  # accessToken -> user id
     # Transfer framing of successful answers: "length", "chunked" or "close".
     framing: str = "length"
+    # Serve https with this server-side context.
+    tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         self._faults: deque[Fault] = deque()
@@ -125,6 +129,8 @@ class FakeSmile:
             owner = fake
 
         self._server = _Server(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -148,7 +154,8 @@ class FakeSmile:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{BASE_PATH}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{BASE_PATH}"
 
     # -- scripting
 
