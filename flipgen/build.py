@@ -15,10 +15,8 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,9 +25,9 @@ import jinja2
 from markupsafe import Markup
 
 from . import __version__
-from .checks import check_project, check_site, effective_next
+from .checks import effective_next, load_and_check, run_sites
 from .errors import CheckFailed, Diagnostic, UserError
-from .loader import Loaded, display_path, load_site
+from .loader import Loaded, display_path
 from .markdown import render_block, render_inline, render_text
 from .project import Project, open_project
 from .schema import FormScreen, Site, WinkScreen
@@ -42,8 +40,6 @@ STATIC = Path(__file__).parent / "static"
 EMULATOR_JS = Path(__file__).parent / "sandbox" / "smile-emulator.js"
 SMILE_HOSTS = "https://*.smileapi.io"
 SDK_URLS = {"v2": "https://web.smileapi.io/v2/smile.v2.js", "v1": "https://web.smileapi.io/v1/smile.v1.js"}
-# Above this many sites the work is spread over processes (forking costs ~20 ms).
-PARALLEL_THRESHOLD = 48
 
 
 @dataclass
@@ -393,30 +389,7 @@ def shared_files(project: Project, plan: Plan, options: Options) -> None:
     plan.files["robots.txt"] = ("\n".join(robots) + "\n").encode()
 
 
-# --------------------------------------------------------------------------- workers
-
-def load_and_check(project: Project, path: Path, strict: bool) -> Loaded:
-    defaults = project.config.defaults or None
-    loaded = load_site(path, defaults=defaults, defaults_positions=project.config_positions if defaults else None)
-    loaded.diagnostics.extend(check_site(loaded, project, strict=strict))
-    return loaded
-
-
-def _work(args: tuple[Path, list[Path], bool, Options]) -> list[tuple[str, list[Diagnostic], str | None, dict[str, bytes], dict[str, Any] | None]]:
-    """One chunk of sites in a worker process: load, check and render each."""
-    root, paths, strict, options = args
-    project = open_project(root)
-    results = []
-    for path in paths:
-        loaded = load_and_check(project, path, strict)
-        slug = loaded.site.slug if loaded.site else None
-        if loaded.site is None or any(d.severity == "error" for d in loaded.diagnostics):
-            results.append((str(path), loaded.diagnostics, slug, {}, None))
-            continue
-        files, entry = render_site(loaded, options)
-        results.append((str(path), loaded.diagnostics, slug, files, entry))
-    return results
-
+# --------------------------------------------------------------------------- planning
 
 def options_for(project: Project, *, sandbox: bool = False, base_url: str | None = None,
                 runtime: Mapping[str, tuple[str, bytes]] | None = None) -> Options:
@@ -436,66 +409,23 @@ def options_for(project: Project, *, sandbox: bool = False, base_url: str | None
 def plan_project(project: Project, *, sandbox: bool = False, base_url: str | None = None, strict: bool = False,
                  only: Iterable[str] | None = None, jobs: int | None = None) -> tuple[Plan, list[Diagnostic]]:
     """Load, check and render the project's sites. Raises CheckFailed with every error found."""
-    if project.diagnostics and any(d.severity == "error" for d in project.diagnostics):
+    if any(d.severity == "error" for d in project.diagnostics):
         raise CheckFailed(list(project.diagnostics))
     runtime = runtime_assets(sandbox)
     options = options_for(project, sandbox=sandbox, base_url=base_url, runtime=runtime)
-    files = project.site_files()
-    wanted = set(only) if only else None
-    if wanted is not None:
-        # Cheap pre-filter by file name; slugs set inside a file are matched after loading.
-        by_stem = [p for p in files if p.stem in wanted]
-        files = by_stem if len(by_stem) == len(wanted) else files
-    diagnostics: list[Diagnostic] = list(project.diagnostics)
-    if not files:
-        raise CheckFailed(diagnostics + [Diagnostic(
-            project.config_path.name, 1, 1,
-            f"no site files found in `{project.config.sites_dir}/` (expected `{project.config.sites_dir}/<slug>.yaml`)",
-            code="no-sites")])
-    jobs = jobs or (os.cpu_count() or 1)
-    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
-        size = max(8, len(files) // (jobs * 4))
-        chunks = [(project.root, files[i:i + size], strict, options) for i in range(0, len(files), size)]
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
-            results = [r for chunk in pool.map(_work, chunks) for r in chunk]
-    else:
-        results = _work_local(project, files, strict, options)
-    plan = Plan()
-    slugs: dict[str, str] = {}
-    for path, diags, slug, site_files, entry in results:
-        if wanted is not None and slug not in wanted:
-            continue
-        diagnostics.extend(diags)
-        if slug is not None and entry is not None:
-            if slug in slugs:
-                diagnostics.append(Diagnostic(display_path(Path(path)), 1, 1, f"slug `{slug}` is already used by {slugs[slug]}", code="duplicate-slug"))
-                continue
-            slugs[slug] = display_path(Path(path))
-            plan.files.update(site_files)
-            plan.sites[slug] = entry
-    if wanted is not None:
-        for missing in sorted(wanted - set(slugs) - {s for _, _, s, _, _ in results if s}):
-            diagnostics.append(Diagnostic(project.config.sites_dir, 1, 1, f"no site `{missing}` in {project.config.sites_dir}/", code="unknown-site"))
-    diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
-    if any(d.severity == "error" for d in diagnostics):
+    outcomes, diagnostics = run_sites(project, strict=strict, only=only, stage=render_site, stage_arg=options, jobs=jobs)
+    if not outcomes or any(d.severity == "error" for d in diagnostics):
         raise CheckFailed(diagnostics)
+    plan = Plan()
+    for outcome in outcomes:
+        if outcome.slug is not None and outcome.payload is not None:
+            site_files, entry = outcome.payload
+            plan.files.update(site_files)
+            plan.sites[outcome.slug] = entry
     for rel, data in runtime.values():
         plan.files[rel] = data
     shared_files(project, plan, options)
     return plan, diagnostics
-
-
-def _work_local(project: Project, files: list[Path], strict: bool, options: Options) -> list[Any]:
-    out = []
-    for path in files:
-        loaded = load_and_check(project, path, strict)
-        slug = loaded.site.slug if loaded.site else None
-        if loaded.site is None or any(d.severity == "error" for d in loaded.diagnostics):
-            out.append((str(path), loaded.diagnostics, slug, {}, None))
-        else:
-            site_files, entry = render_site(loaded, options)
-            out.append((str(path), loaded.diagnostics, slug, site_files, entry))
-    return out
 
 
 # --------------------------------------------------------------------------- writing

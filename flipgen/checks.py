@@ -6,20 +6,24 @@ message still points at `file:line:col`. All checks run; none stops at the first
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from . import conditions
 from .errors import Diagnostic
-from .loader import Loaded, Positions, did_you_mean, load_site
+from .loader import Loaded, Positions, did_you_mean, display_path, load_site
 from .markdown import VAR_RE, has_raw_html, safe_url, unsafe_links
 from .project import Project
 from .schema import CHOICE_TYPES, TEXT_TYPES, EndScreen, FieldSpec, FormScreen, Site, WinkScreen
 
-__all__ = ["CheckResult", "check_project", "check_site", "effective_next", "contrast_ratio", "METADATA_LIMIT"]
+__all__ = ["CheckResult", "SiteOutcome", "check_project", "check_site", "load_and_check", "run_sites",
+           "effective_next", "contrast_ratio", "METADATA_LIMIT"]
 
 METADATA_LIMIT = 5
 AA_CONTRAST = 4.5
@@ -55,6 +59,8 @@ class CheckResult:
 
     sites: list[Loaded] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    slugs: list[str] = field(default_factory=list)
+    checked: int = 0
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -491,39 +497,130 @@ def check_site(loaded: Loaded, project: Project | None = None, *, strict: bool =
     return _Site(loaded, project, strict).run()
 
 
-def _load(project: Project, path: Path) -> Loaded:
+# --------------------------------------------------------------------------- running every site
+
+# Above this many sites, load+check (and a build's render stage) run in a fork pool: each
+# worker sends back only small, picklable outcomes, never the models.
+PARALLEL_THRESHOLD = 48
+
+
+@dataclass
+class SiteOutcome:
+    """What one site produced: its slug, every diagnostic, and the stage's result when clean."""
+
+    path: Path
+    slug: str | None
+    diagnostics: list[Diagnostic]
+    loaded: Loaded | None = None
+    payload: Any = None
+    slug_at: tuple[str, int, int] = ("", 1, 1)  # where `slug:` is written (or the file start)
+
+
+Stage = Callable[[Loaded, Any], Any]
+
+
+def load_and_check(project: Project, path: Path, *, strict: bool = False, file: str | None = None) -> Loaded:
+    """Load one site file of ``project`` (with the project's `defaults`) and run every check.
+
+    ``file`` is the name diagnostics show (default: the path relative to the working folder).
+    """
     defaults = project.config.defaults or None
-    return load_site(path, defaults=defaults, defaults_positions=project.config_positions if defaults else None)
+    loaded = load_site(path, defaults=defaults, defaults_positions=project.config_positions if defaults else None,
+                       file=file)
+    loaded.diagnostics.extend(check_site(loaded, project, strict=strict))
+    return loaded
 
 
-def check_project(project: Project, *, strict: bool = False, only: Iterable[str] | None = None) -> CheckResult:
-    """Load and check every site of a project (or only the slugs in ``only``)."""
-    result = CheckResult(diagnostics=list(project.diagnostics))
+def _one(project: Project, path: Path, strict: bool, keep: bool, stage: Stage | None, arg: Any) -> SiteOutcome:
+    loaded = load_and_check(project, path, strict=strict)
+    slug = loaded.site.slug if loaded.site else None
+    outcome = SiteOutcome(path, slug, loaded.diagnostics, loaded if keep else None,
+                          slug_at=loaded.positions.value(("slug",)))
+    if stage is not None and loaded.site is not None and not any(d.severity == "error" for d in loaded.diagnostics):
+        outcome.payload = stage(loaded, arg)
+    return outcome
+
+
+def _chunk(job: tuple[Path, list[Path], bool, Stage | None, Any]) -> list[SiteOutcome]:
+    root, paths, strict, stage, arg = job
+    from .project import open_project  # the worker opens the project itself (cheap, picklable args)
+
+    project = open_project(root)
+    return [_one(project, path, strict, False, stage, arg) for path in paths]
+
+
+def run_sites(project: Project, *, strict: bool = False, only: Iterable[str] | None = None,
+              stage: Stage | None = None, stage_arg: Any = None, keep_loaded: bool = False,
+              jobs: int | None = None) -> tuple[list[SiteOutcome], list[Diagnostic]]:
+    """Load and check each site (and run ``stage`` on each clean one), serially or in a pool.
+
+    Returns the outcomes in file order and every diagnostic, sorted: the project's own, each
+    site's, duplicate slugs, and names in ``only`` that match no site.
+    """
+    diagnostics = list(project.diagnostics)
     files = project.site_files()
     if not files:
-        result.diagnostics.append(Diagnostic(
-            str(project.config_path.name), 1, 1,
+        diagnostics.append(Diagnostic(
+            project.config_path.name, 1, 1,
             f"no site files found in `{project.config.sites_dir}/` (expected `{project.config.sites_dir}/<slug>.yaml`)",
             code="no-sites"))
-        return result
+        return [], diagnostics
     wanted = set(only) if only else None
-    slugs: dict[str, Loaded] = {}
-    for path in files:
-        loaded = _load(project, path)
-        slug = loaded.site.slug if loaded.site else path.stem
+    if wanted is not None:
+        # Cheap pre-filter by file name; a slug set inside a file is matched after loading.
+        by_stem = [p for p in files if p.stem in wanted]
+        candidates = by_stem if len(by_stem) == len(wanted) else files
+    else:
+        candidates = files
+    jobs = jobs or (os.cpu_count() or 1)
+    if jobs > 1 and len(candidates) >= PARALLEL_THRESHOLD and not keep_loaded:
+        size = max(8, len(candidates) // (jobs * 4))
+        chunks = [(project.root, candidates[i:i + size], strict, stage, stage_arg)
+                  for i in range(0, len(candidates), size)]
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+            outcomes = [o for part in pool.map(_chunk, chunks) for o in part]
+    else:
+        outcomes = [_one(project, p, strict, keep_loaded, stage, stage_arg) for p in candidates]
+    kept: list[SiteOutcome] = []
+    owners: dict[str, SiteOutcome] = {}
+    for outcome in outcomes:
+        slug = outcome.slug or outcome.path.stem
         if wanted is not None and slug not in wanted:
             continue
-        result.sites.append(loaded)
-        result.diagnostics.extend(loaded.diagnostics)
-        result.diagnostics.extend(check_site(loaded, project, strict=strict))
-        if loaded.site is not None and slug is not None:
-            if slug in slugs:
-                other = slugs[slug].positions.file
-                result.diagnostics.append(loaded.positions.diag(("slug",), f"slug `{slug}` is already used by {other}", code="duplicate-slug"))
-            slugs[slug] = loaded
+        kept.append(outcome)
+        diagnostics.extend(outcome.diagnostics)
+        if outcome.slug is not None:
+            first = owners.get(outcome.slug)
+            if first is not None:
+                file, line, col = outcome.slug_at
+                diagnostics.append(Diagnostic(
+                    file or display_path(outcome.path), line, col,
+                    f"slug `{outcome.slug}` is already used by {display_path(first.path)}", code="duplicate-slug"))
+                outcome.payload = None
+            else:
+                owners[outcome.slug] = outcome
     if wanted is not None:
-        for missing in sorted(wanted - {l.site.slug if l.site else l.path.stem for l in result.sites}):
-            known = [l.stem for l in files]
-            result.diagnostics.append(Diagnostic(project.config.sites_dir, 1, 1, f"no site `{missing}`{did_you_mean(missing, known)}", code="unknown-site"))
-    result.diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
-    return result
+        found = {o.slug or o.path.stem for o in kept}
+        for missing in sorted(wanted - found):
+            diagnostics.append(Diagnostic(
+                project.config.sites_dir, 1, 1,
+                f"no site `{missing}`{did_you_mean(missing, [p.stem for p in files])}",
+                code="unknown-site"))
+    diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
+    return kept, diagnostics
+
+
+def check_project(project: Project, *, strict: bool = False, only: Iterable[str] | None = None,
+                  keep_loaded: bool = True, jobs: int | None = None) -> CheckResult:
+    """Load and check every site of a project (or only the slugs in ``only``).
+
+    With ``keep_loaded=False`` the loaded models are not kept (``result.sites`` is empty),
+    which lets large projects be checked in parallel; ``result.slugs`` is always set.
+    """
+    outcomes, diagnostics = run_sites(project, strict=strict, only=only, keep_loaded=keep_loaded, jobs=jobs)
+    return CheckResult(
+        sites=[o.loaded for o in outcomes if o.loaded is not None],
+        diagnostics=diagnostics,
+        slugs=sorted({o.slug for o in outcomes if o.slug}),
+        checked=len(outcomes),
+    )

@@ -117,18 +117,20 @@ def check(out: Output, project: Path | None, strict: bool, fmt: str) -> None:
     from .checks import check_project
     from .project import open_project
 
-    result = check_project(open_project(project), strict=strict)
-    _print_diagnostics(out, result.diagnostics, fmt)
+    # Only diagnostics and slugs are printed, so large projects may be checked in parallel.
+    result = check_project(open_project(project), strict=strict, keep_loaded=False)
+    shown = result.errors if out.quiet and fmt == "text" else result.diagnostics
+    _print_diagnostics(out, shown, fmt)
     if fmt == "json":
         click.echo(json.dumps({
             "ok": result.ok,
-            "sites": sorted(l.site.slug for l in result.sites if l.site and l.site.slug),
+            "sites": result.slugs,
             "errors": len(result.errors),
             "warnings": len(result.warnings),
             "diagnostics": [d.as_dict() for d in result.diagnostics],
         }, indent=2))
     elif fmt == "text":
-        n = len(result.sites)
+        n = result.checked
         summary = f"{n} site{'s' * (n != 1)} checked: {len(result.errors)} error(s), {len(result.warnings)} warning(s)"
         if result.ok:
             out.info(out.style("✓ ", fg="green") + summary)

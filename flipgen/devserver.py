@@ -33,7 +33,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,8 @@ from typing import Any
 import jinja2
 
 from . import build as _build
-from .checks import check_site
+from .checks import load_and_check
 from .errors import Diagnostic, UserError
-from .loader import load_site
 from .project import CONFIG_NAME, Project, open_project
 
 __all__ = ["serve", "Builder", "DevApp", "Snapshot"]
@@ -232,10 +231,7 @@ class Builder:
         project = self.project
         assert project is not None
         rel = self.rel(path)
-        defaults = project.config.defaults or None
-        loaded = load_site(path, defaults=defaults, defaults_positions=project.config_positions if defaults else None,
-                           file=rel)
-        loaded.diagnostics.extend(check_site(loaded, project, strict=self.strict))
+        loaded = load_and_check(project, path, strict=self.strict, file=rel)
         site = loaded.site
         slug = site.slug if site else None
         deps: frozenset[Path] = frozenset()

@@ -16,6 +16,7 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 from flipgen import build as build_mod
+from flipgen import checks as checks_mod
 from flipgen.build import build
 from flipgen.cli import main
 from flipgen.errors import CheckFailed, UserError
@@ -86,7 +87,7 @@ def test_parallel_and_serial_agree(project: Path, tmp_path: Path, monkeypatch: p
     for i in range(6):
         text = (project / "sites" / "acme-income.yaml").read_text().replace("acme-income/logo.svg", "../sites/acme-income/logo.svg")
         (project / "sites" / f"copy-{i}.yaml").write_text(text)
-    monkeypatch.setattr(build_mod, "PARALLEL_THRESHOLD", 2)
+    monkeypatch.setattr(checks_mod, "PARALLEL_THRESHOLD", 2)
     build(project, output=tmp_path / "par", jobs=2)
     build(project, output=tmp_path / "ser", jobs=1)
     assert snapshot(tmp_path / "par") == snapshot(tmp_path / "ser")
