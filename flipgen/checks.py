@@ -344,10 +344,13 @@ class _Site:
             if not rules and not isinstance(screen, EndScreen) and not site.on_complete.redirect:
                 self.error(("screens", i), f"screen `{screen.id}` is the last one and has no `next`: add an `end` screen after it", "dead-end")
             edges[screen.id] = targets
+        # With a mistyped `goto` the graph has a hole: "unreachable" and "can never finish"
+        # would only echo it, so they wait until it is fixed.
+        whole = not any(d.code == "unknown-goto" for d in self.out)
         start = site.screens[0].id
         reachable = self._reach(start, edges)
         for i, screen in enumerate(site.screens):
-            if screen.id not in reachable:
+            if whole and screen.id not in reachable:
                 self.error(("screens", i, "id"), f"screen `{screen.id}` can never be reached: no `next` leads to it", "unreachable")
         self._cycles(start, edges)
         completes = {s.id for i, s in enumerate(site.screens) if isinstance(s, EndScreen) or not effective_next(site, i)}
@@ -359,7 +362,7 @@ class _Site:
         for c in completes:
             can_finish |= self._reach(c, reverse)
         for i, screen in enumerate(site.screens):
-            if screen.id in reachable and screen.id not in can_finish:
+            if whole and screen.id in reachable and screen.id not in can_finish:
                 self.error(("screens", i, "id"), f"from screen `{screen.id}` the journey can never finish: no path leads to an `end` screen", "dead-end")
         self.answered(edges, reachable)
 

@@ -97,8 +97,10 @@ def _print_diagnostics(out: Output, diagnostics: list[Diagnostic], fmt: str) -> 
     for d in diagnostics:
         if fmt == "github":
             level = "error" if d.severity == "error" else "warning"
+            # GitHub's workflow-command escaping: data escapes % CR LF; properties also , and :
             message = d.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            click.echo(f"::{level} file={d.file},line={d.line},col={d.col}::{message}")
+            file = d.file.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(",", "%2C").replace(":", "%3A")
+            click.echo(f"::{level} file={file},line={d.line},col={d.col}::{message}")
         else:
             label = "error" if d.severity == "error" else "warning"
             colour = "red" if d.severity == "error" else "yellow"

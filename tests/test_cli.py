@@ -110,6 +110,14 @@ def test_github_format_escapes_percent(in_tmp: Path) -> None:
         "(expected one of: `id`, `title`, `intro`, `type`, `body`)"
 
 
+def test_github_format_escapes_file_properties(in_tmp: Path) -> None:
+    # A comma or colon in a file name would otherwise end the `file=` property early.
+    make_project(in_tmp, **{"a,b:c": BAD})
+    result = run("check", "--format", "github")
+    lines = result.stdout.splitlines()
+    assert lines and all(l.startswith("::error file=sites/a%2Cb%3Ac.yaml,line=") for l in lines), lines
+
+
 # --------------------------------------------------------------------------- check: exit codes, strict
 
 
