@@ -29,7 +29,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flipgen.errors import UserError
-from flipgen.smile import DEFAULT_HOST, Credentials, SmileClient, SmileError, SmileTimeout
+from flipgen.smile import (
+    DEFAULT_HOST,
+    Credentials,
+    MintedToken,
+    SmileClient,
+    SmileError,
+    SmileTimeout,
+)
 
 __all__ = ["TokenApp", "app_from_env", "create_app", "load_credentials", "run_server"]
 
@@ -352,14 +359,11 @@ class TokenApp:
         if not isinstance(user_id, str) or not 1 <= len(user_id) <= MAX_USER_ID_LEN:
             raise ApiError(400, "invalid_request", "`userId` must be the userId string returned "
                            f"by {DEFAULT_PATH} (1 to {MAX_USER_ID_LEN} characters).")
-        try:
-            token = await self._upstream(self.smile.refresh_token(user_id), record)
-        except ApiError as err:
-            # Smile's 404 here means the visitor's userId is unknown: their fault, not Smile's.
-            if record.get("upstream", {}).get("status") == 404:
-                raise ApiError(404, "not_found", "Smile does not know this userId. Ask for a "
-                               f"new token with POST {DEFAULT_PATH} instead.") from None
-            raise err
+        # Smile's 404 here means the visitor's userId is unknown: the caller can fix that by
+        # minting anew, so it is theirs to handle, not an upstream failure to retry.
+        unknown_user = ApiError(404, "not_found", "Smile does not know this userId. Ask for a "
+                                f"new token with POST {DEFAULT_PATH} instead.")
+        token = await self._upstream(self.smile.refresh_token(user_id), record, unknown_user)
         return _token_answer(token, settings)
 
     def _site_settings(
@@ -388,7 +392,12 @@ class TokenApp:
                            f"`{slug}` (wink screens: {known}).")
         return site, site.screens[screen]
 
-    async def _upstream(self, call: Awaitable[Any], record: dict[str, Any]) -> Any:
+    async def _upstream(
+        self,
+        call: Awaitable[MintedToken],
+        record: dict[str, Any],
+        on_404: ApiError | None = None,
+    ) -> MintedToken:
         try:
             token = await call
         except SmileTimeout as err:
@@ -398,6 +407,8 @@ class TokenApp:
         except SmileError as err:
             record["upstream"] = {"status": err.status, "code": err.code}
             record["requestId"] = err.request_id
+            if err.status == 404 and on_404 is not None:
+                raise on_404 from None
             raise ApiError(502, "upstream_error", _upstream_message(err)) from None
         record["requestId"] = token.request_id
         return token
@@ -529,7 +540,7 @@ def _check_metadata(metadata: Any, site: Site) -> dict[str, str]:
     return metadata
 
 
-def _token_answer(token: Any, settings: Mapping[str, Any]) -> bytes:
+def _token_answer(token: MintedToken, settings: Mapping[str, Any]) -> bytes:
     return _json({
         "userToken": token.access_token,
         "userId": token.user_id,
