@@ -778,13 +778,7 @@ class Session:
                 self._write()
 
     def _refresh_tokens(self) -> None:
-        from .token import _sites_from_manifest, _token_paths
-
-        manifest = self._manifest()
-        app = self.token_app
-        app.sites = _sites_from_manifest(manifest)
-        app.token_paths = _token_paths(manifest)
-        app.refresh_paths = frozenset(p + "/refresh" for p in app.token_paths)
+        self.token_app.update_manifest(self._manifest())
 
     def _write(self) -> None:
         """Mirror the snapshot on disk for inspection; pages are served from memory.

@@ -265,9 +265,12 @@ function boot() {
   async function token(sc) {
     const body = { site: J.site, screen: sc.id };
     let ep = J.token_endpoint.replace(/\/+$/, "");
-    if (S.uid) { ep += "/refresh"; body.userId = S.uid; } else body.metadata = metadata(J, answers());
+    const refresh = !!S.uid;
+    if (refresh) { ep += "/refresh"; body.userId = S.uid; } else body.metadata = metadata(J, answers());
     const r = await fetch(ep, { method: "POST", credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const d = await r.json().catch(() => ({}));
+    // The endpoint no longer knows this user (another environment, a reset): start a new one.
+    if (refresh && r.status === 404 && d.error && d.error.code === "not_found") { S.uid = null; save(); return token(sc); }
     if (!r.ok || !d.userToken) throw { code: (d.error && d.error.code) || "http_" + r.status, status: r.status };
     S.uid = d.userId || S.uid;
     save();

@@ -182,3 +182,21 @@ def test_network_failure_is_retryable(tab: Tab, env: Env) -> None:
     acme_about(page, "gig")
     page.locator("#s-connect-gig [data-flip-open]").click()
     expect(page.locator("#s-connect-gig [data-flip-status]")).to_contain_text("We couldn't start the secure connection.")
+
+
+def test_unknown_user_on_refresh_starts_a_new_one(tab: Tab, env: Env) -> None:
+    # A userId the endpoint no longer knows (say, kept from another environment): the refresh
+    # answers 404 not_found and the runtime mints a new user instead of showing an error.
+    page = to_gig(tab, env)
+    page.evaluate("""() => { const k = 'flipgen:acme-income', s = JSON.parse(sessionStorage.getItem(k));
+                             s.uid = 'user-from-another-environment'; sessionStorage.setItem(k, JSON.stringify(s)); }""")
+    page.reload()
+    expect(page.locator("#s-connect-gig")).to_be_visible()  # resumed where the visitor was
+    open_widget(page, "connect-gig")
+    refresh, create = tab.token_bodies[-2:]
+    assert refresh["url"].endswith("/api/link-token/refresh")
+    assert refresh["body"]["userId"] == "user-from-another-environment"
+    assert create["url"].endswith("/api/link-token") and create["body"]["metadata"]["ref"] == "abc_1"
+    stored = page.evaluate("JSON.parse(sessionStorage.getItem('flipgen:acme-income')).uid")
+    assert re.fullmatch(r"sbx-user-[0-9a-f]{24}", stored)
+    assert tab.events("flipgen:error") == []
