@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -169,7 +169,7 @@ def _journey(site: Site, token_endpoint: str, sandbox: bool) -> dict[str, Any]:
     }
 
 
-def _csp(site: Site, token_endpoint: str, sdk_url: str, sandbox: bool, extra: Mapping[str, list[str]]) -> dict[str, list[str]]:
+def _csp(site: Site, token_endpoint: str, sdk_url: str, sandbox: bool, extra: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """The policy the page really needs: its own origin, the SDK, the token endpoint, Smile."""
     has_wink = any(isinstance(s, WinkScreen) for s in site.screens)
     script = ["'self'"]
@@ -535,4 +535,5 @@ def load_manifest(project: str | os.PathLike[str] | None = None) -> dict[str, An
             except (OSError, ValueError):
                 pass
     plan, _ = plan_project(proj)
-    return json.loads(plan.files[MANIFEST_NAME])
+    manifest: dict[str, Any] = json.loads(plan.files[MANIFEST_NAME])
+    return manifest

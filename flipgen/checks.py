@@ -13,14 +13,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import conditions
 from .errors import Diagnostic
 from .loader import Loaded, Positions, did_you_mean, display_path, load_site
 from .markdown import VAR_RE, has_raw_html, safe_url, unsafe_links
 from .project import Project
-from .schema import CHOICE_TYPES, TEXT_TYPES, EndScreen, FieldSpec, FormScreen, Site, WinkScreen
+from .schema import CHOICE_TYPES, TEXT_TYPES, EndScreen, FieldSpec, FormScreen, Rule, Site, WinkScreen
 
 __all__ = ["CheckResult", "SiteOutcome", "check_project", "check_site", "load_and_check", "run_sites",
            "effective_next", "contrast_ratio", "METADATA_LIMIT"]
@@ -75,6 +75,11 @@ class CheckResult:
         return not self.errors
 
 
+def _rules(screen: Any) -> list[Rule]:
+    """The `next` rules as written (an `end` screen has none)."""
+    return [] if isinstance(screen, EndScreen) else list(screen.next or [])
+
+
 def effective_next(site: Site, index: int) -> list[dict[str, Any]]:
     """The routing of screen ``index`` as explicit rules: `[{"if": cond|None, "goto": id}]`.
 
@@ -84,8 +89,8 @@ def effective_next(site: Site, index: int) -> list[dict[str, Any]]:
     screen = site.screens[index]
     if isinstance(screen, EndScreen):
         return []
-    if getattr(screen, "next", None):
-        return [{"if": rule.if_, "goto": rule.goto} for rule in getattr(screen, "next", None)]
+    if _rules(screen):
+        return [{"if": rule.if_, "goto": rule.goto} for rule in _rules(screen)]
     if index + 1 < len(site.screens):
         return [{"if": None, "goto": site.screens[index + 1].id}]
     return []
@@ -128,7 +133,7 @@ class _Site:
         self.out.append(self.pos.diag(path, message, at_key=at_key, code=code))
 
     def warn(self, path: tuple[str | int, ...], message: str, code: str) -> None:
-        severity = "error" if self.strict else "warning"
+        severity: Literal["error", "warning"] = "error" if self.strict else "warning"
         self.out.append(self.pos.diag(path, message, code=code, severity=severity))
 
     # ----------------------------------------------------------------- ids and fields
@@ -332,14 +337,14 @@ class _Site:
             rules = effective_next(site, i)
             targets = []
             for r, rule in enumerate(rules):
-                path = ("screens", i, "next", r, "goto") if getattr(screen, "next", None) else ("screens", i)
+                path = ("screens", i, "next", r, "goto") if _rules(screen) else ("screens", i)
                 if rule["goto"] not in self.screen_index:
                     self.error(path, f"`goto: {rule['goto']}` names no screen{did_you_mean(rule['goto'], self.screen_index)}", "unknown-goto")
                 else:
                     targets.append(rule["goto"])
-                if getattr(screen, "next", None) and r == len(rules) - 1 and rule["if"] is not None:
+                if _rules(screen) and r == len(rules) - 1 and rule["if"] is not None:
                     self.error(("screens", i, "next", r), "the last rule must have no `if`, so every visitor has somewhere to go", "last-rule-if")
-                if getattr(screen, "next", None) and r < len(rules) - 1 and rule["if"] is None:
+                if _rules(screen) and r < len(rules) - 1 and rule["if"] is None:
                     self.error(("screens", i, "next", r + 1), "this rule can never be reached: the rule before it has no `if`", "unreachable-rule")
             if not rules and not isinstance(screen, EndScreen) and not site.on_complete.redirect:
                 self.error(("screens", i), f"screen `{screen.id}` is the last one and has no `next`: add an `end` screen after it", "dead-end")
@@ -398,8 +403,8 @@ class _Site:
                 i = self.screen_index[node]
                 screen = self.site.screens[i]
                 path: tuple[str | int, ...] = ("screens", i)
-                if getattr(screen, "next", None):
-                    for r, rule in enumerate(getattr(screen, "next", None) or []):
+                if _rules(screen):
+                    for r, rule in enumerate(_rules(screen)):
                         if rule.goto == nxt:
                             path = ("screens", i, "next", r, "goto")
                 self.error(path, f"routing loops back: {' → '.join(loop)}; a journey must always move forward", "cycle")
@@ -436,8 +441,8 @@ class _Site:
                     changed = True
         for i, screen in enumerate(site.screens):
             known_before = before[screen.id] if screen.id in reachable else everything
-            if getattr(screen, "next", None):
-                for r, rule in enumerate(getattr(screen, "next", None) or []):
+            if _rules(screen):
+                for r, rule in enumerate(_rules(screen)):
                     if rule.if_ is not None:
                         self.condition(("screens", i, "next", r, "if"), rule.if_, known_before | own[screen.id], screen.id)
             if isinstance(screen, FormScreen):

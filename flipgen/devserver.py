@@ -401,7 +401,11 @@ class Watcher:
 
     def later(self, paths: set[Path], delay: float) -> None:
         """Queue paths again after ``delay`` (a file that vanished mid-save)."""
-        timer = threading.Timer(delay, lambda: [self.add(str(p)) for p in paths])
+        def requeue() -> None:
+            for p in paths:
+                self.add(str(p))
+
+        timer = threading.Timer(delay, requeue)
         timer.daemon = True
         timer.start()
 
@@ -898,7 +902,7 @@ def serve(project: str | os.PathLike[str] | None = None, *, host: str = "127.0.0
 def _server_base() -> type:
     import uvicorn
 
-    return uvicorn.Server  # type: ignore[no-any-return]
+    return uvicorn.Server
 
 
 class _Server(_server_base()):  # type: ignore[misc]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class Project:
         return [d for d in dirs if d.is_dir()]
 
 
-def open_project(root: str | Path | None = None) -> Project:
+def open_project(root: str | os.PathLike[str] | None = None) -> Project:
     """Open the project at ``root`` (default: the working directory)."""
     path = Path(root) if root is not None else Path.cwd()
     if not path.exists():

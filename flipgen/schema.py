@@ -81,12 +81,12 @@ class Colors(Model):
 
 class Brand(Model):
     name: str | None = None
-    logo: str | None = Field(None, description="Path relative to the site file.")
-    favicon: str | None = Field(None, description="Path relative to the site file.")
+    logo: str | None = Field(default=None, description="Path relative to the site file.")
+    favicon: str | None = Field(default=None, description="Path relative to the site file.")
     colors: Colors = Field(default_factory=Colors)
-    font: str = Field(DEFAULT_FONT, description="CSS font stack; no remote fonts.")
+    font: str = Field(default=DEFAULT_FONT, description="CSS font stack; no remote fonts.")
     radius: Annotated[int, Field(ge=0, le=48)] = 10
-    custom_css: str | None = Field(None, description="Path to a stylesheet, relative to the site file.")
+    custom_css: str | None = Field(default=None, description="Path to a stylesheet, relative to the site file.")
 
 
 class Wink(Model):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import SCREENSHOTS, Env, Tab
 from flipdriver import (BRIGHTPATH_QUERY, HARBOR_QUERY, acme_about, brightpath_employment, brightpath_personal,
-                        emulator_connect, harbor_applicant, harbor_household, harbor_income, open_widget, screen, submit)
+                        emulator_connect, harbor_applicant, harbor_income, open_widget, screen, submit)
 from playwright.sync_api import Browser, Page, expect
 
 
