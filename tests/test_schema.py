@@ -111,3 +111,11 @@ def test_annotated_example_points_at_an_existing_schema(validator: Draft202012Va
         assert target.name == "flipgen.schema.json"
         assert target.is_file() or path.is_relative_to(REPO / "flipgen" / "starter")
         assert validator.is_valid(data_of(path))
+
+
+def test_the_shipped_schema_file_is_current() -> None:
+    """Editors read the committed flipgen.schema.json; it must match `flipgen schema`."""
+    from flipgen.schema import json_schema_text
+
+    shipped = (Path(__file__).resolve().parent.parent / "flipgen.schema.json").read_text(encoding="utf-8")
+    assert shipped == json_schema_text(), "run `flipgen schema > flipgen.schema.json`"
