@@ -20,9 +20,10 @@ from flipgen import checks as checks_mod
 from flipgen.build import build
 from flipgen.cli import main
 from flipgen.errors import CheckFailed, UserError
+from tests.support.xss import PAYLOADS as XSS
+from tests.support.xss import xss_site as support_xss_site
 
 REPO = Path(__file__).resolve().parent.parent
-XSS = json.loads((REPO / "tests" / "fixtures" / "xss.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture()
@@ -331,35 +332,8 @@ def test_page_weight_is_small(project: Path) -> None:
 
 # --------------------------------------------------------------------------- XSS corpus
 
-MARKDOWN_KEYS = {"intro", "body", "help"}
-
-
 def xss_site(payload: str, *, safe_for_markdown: bool) -> dict:
-    md = payload if safe_for_markdown else "Plain intro"
-    return {
-        "title": payload,
-        "description": payload,
-        "brand": {"name": payload},
-        "wink": {"template_id": "wtpl-xss"},
-        "params": [{"name": "ref"}],
-        "screens": [
-            {"id": "one", "type": "form", "title": payload, "intro": md, "button": payload,
-             "fields": [
-                 {"id": "a", "type": "text", "label": payload, "help": md, "placeholder": payload,
-                  "messages": {"required": payload, "pattern": payload}, "default": payload},
-                 {"id": "b", "type": "select", "label": payload,
-                  "options": [{"value": payload, "label": payload}, {"value": "2", "label": payload + "2"}]},
-                 {"id": "c", "type": "radio", "label": payload, "options": [payload, "other"]},
-                 {"id": "d", "type": "checkboxes", "label": payload, "options": [payload, "other"]},
-                 {"id": "e", "type": "consent", "label": md},
-                 {"id": "f", "type": "textarea", "label": payload, "placeholder": payload},
-                 {"id": "g", "type": "hidden", "value": payload},
-             ]},
-            {"id": "two", "type": "wink", "title": payload, "intro": md, "button": payload, "skip_label": payload,
-             "min_accounts": 0},
-            {"id": "end", "type": "end", "title": payload, "body": md},
-        ],
-    }
+    return support_xss_site(payload, payload if safe_for_markdown else "Plain intro")
 
 
 @pytest.mark.parametrize("index", range(len(XSS)), ids=[f"xss{i}" for i in range(len(XSS))])
