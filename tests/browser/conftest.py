@@ -120,7 +120,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 proc.kill()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a live sync Playwright keeps its event loop installed, which would
+# break every later test in the run that uses asyncio or starts Playwright itself.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if not chromium:
