@@ -90,7 +90,6 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
 
 _constructor = yaml.constructor.SafeConstructor()
 _SYNTAX_HINTS = (
-    ("tab", "a tab character: YAML indentation must use spaces"),
     ("found character that cannot start any token", "a character that cannot start a value here; put the text in quotes"),
     ("mapping values are not allowed", "a `:` where a value was expected: put text containing `: ` in quotes, or check the indentation"),
     ("could not find expected ':'", "a line that is not `key: value`: check the indentation or add the missing `:`"),
@@ -104,20 +103,28 @@ _SYNTAX_HINTS = (
 
 
 def _syntax_diagnostic(exc: yaml.YAMLError, file: str, source: str = "") -> Diagnostic:
+    if isinstance(exc, yaml.reader.ReaderError):
+        # A control character (NUL, form feed…): usually a binary or mis-saved file.
+        before = source[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        return Diagnostic(file, line, col,
+                          f"the file contains a control character (U+{exc.character:04X}) that YAML does not allow: "
+                          "remove it, or check that this is a text file saved as UTF-8", code="yaml-syntax")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = str(getattr(exc, "problem", "") or exc)
     context = str(getattr(exc, "context", "") or "")
     text = f"{context} {problem}".strip()
-    # libyaml reports a tab as "a character that cannot start any token": look at it.
     lines = source.split("\n")
-    if mark is not None and line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
-        text = "tab " + text
     message = f"YAML syntax error: {problem}"
-    for needle, hint in _SYNTAX_HINTS:
-        if needle in text:
-            message = f"YAML syntax error: {hint}"
-            break
+    # libyaml reports a tab as "a character that cannot start any token": look at it.
+    if mark is not None and line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
+        message = "YAML syntax error: a tab character: YAML indentation must use spaces"
+    else:
+        for needle, hint in _SYNTAX_HINTS:
+            if needle in text:
+                message = f"YAML syntax error: {hint}"
+                break
     ctx_mark = getattr(exc, "context_mark", None)
     if ctx_mark is not None and ctx_mark is not mark and ctx_mark.line + 1 != line:
         message += f" (started at line {ctx_mark.line + 1})"
