@@ -373,7 +373,11 @@ def shared_files(project: Project, plan: Plan, options: Options) -> None:
         "  Cache-Control: public, max-age=31536000, immutable",
     ]
     for slug in sorted(plan.sites):
-        headers += [f"/{slug}/*", f"  Content-Security-Policy: {plan.sites[slug]['csp']}; frame-ancestors *"]
+        csp = plan.sites[slug]["csp"]
+        # Embeddable anywhere by default (embed.js); `csp: {frame-ancestors: [...]}` narrows it.
+        if "frame-ancestors" not in csp:
+            csp += "; frame-ancestors *"
+        headers += [f"/{slug}/*", f"  Content-Security-Policy: {csp}"]
         headers += [f"/{slug}/assets/*", "  Cache-Control: public, max-age=31536000, immutable"]
     plan.files["_headers"] = ("\n".join(headers) + "\n").encode()
     robots = ["User-agent: *"]

@@ -214,6 +214,18 @@ def test_csp_and_headers(project: Path) -> None:
             assert script.get("src") or script.get("type") == "application/json"
 
 
+def test_frame_ancestors_can_be_narrowed(project: Path) -> None:
+    (project / "flipgen.yaml").write_text("csp:\n  frame-ancestors: [https://www.acme.example]\n")
+    build(project)
+    headers = (project / "dist" / "_headers").read_text()
+    policies = [l for l in headers.splitlines() if l.startswith("  Content-Security-Policy:")]
+    assert len(policies) == 3
+    for policy in policies:
+        assert policy.count("frame-ancestors") == 1 and "frame-ancestors https://www.acme.example" in policy
+    meta = page(project / "dist", "acme-income").find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
+    assert "frame-ancestors" not in meta  # not allowed in <meta>
+
+
 def test_sandbox_build_uses_emulator_and_normal_build_never_does(project: Path, tmp_path: Path) -> None:
     build(project, output=tmp_path / "sbx", sandbox=True)
     soup = page(tmp_path / "sbx", "acme-income")
