@@ -36,8 +36,9 @@ FIELD_IDS = ("full_name", "work_type", "monthly_income")
 
 def site_text(template: str, n: int) -> str:
     """The template with its own title, screen ids, field ids and logo folder."""
-    text = template.replace("title: Verify your income with Acme Lending",
-                            f"title: Verify your income with Acme Lending (branch {n})")
+    text = template.replace(
+        "title: Verify your income with Acme Lending", f"title: Verify your income with Acme Lending (branch {n})"
+    )
     text = text.replace("acme-income/logo.svg", f"site-{n:05d}/logo.svg")
     for sid in SCREEN_IDS:
         text = re.sub(rf"(\b(?:id|goto|next): ){re.escape(sid)}\b", rf"\g<1>{sid}-{n}", text)
@@ -64,8 +65,9 @@ def _children_cpu() -> float:
 
 def time_cli(root: Path, cpu: list[float]) -> float:
     start, cpu_start = time.perf_counter(), _children_cpu()
-    proc = subprocess.run([sys.executable, "-m", "flipgen.cli", "check", str(root), "-q"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flipgen.cli", "check", str(root), "-q"], capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     cpu.append(_children_cpu() - cpu_start)
     if proc.returncode != 0:
@@ -105,16 +107,21 @@ def main() -> None:
         inproc = statistics.median(time_in_process(root, in_cpu)[0] for _ in range(args.repeat))
         startup = statistics.median(
             _time(lambda: subprocess.run([sys.executable, "-m", "flipgen.cli", "--version"], capture_output=True))
-            for _ in range(args.repeat))
+            for _ in range(args.repeat)
+        )
         n = args.sites
         print(f"sites: {n}  (median of {args.repeat})")
         # CPU time beside wall time: on a shared machine the wall clock also measures the neighbours.
         ccpu, icpu = statistics.median(cli_cpu), statistics.median(in_cpu)
-        print(f"flipgen check (subprocess): {cli * 1000:8.1f} ms wall  {cli * 1000 / n:6.3f} ms/site"
-              f"   (CPU {ccpu * 1000:8.1f} ms, {ccpu * 1000 / n:6.3f} ms/site)")
+        print(
+            f"flipgen check (subprocess): {cli * 1000:8.1f} ms wall  {cli * 1000 / n:6.3f} ms/site"
+            f"   (CPU {ccpu * 1000:8.1f} ms, {ccpu * 1000 / n:6.3f} ms/site)"
+        )
         print(f"  of which start-up:        {startup * 1000:8.1f} ms wall (`flipgen --version`)")
-        print(f"check_project (in process): {inproc * 1000:8.1f} ms wall  {inproc * 1000 / n:6.3f} ms/site"
-              f"   (CPU {icpu * 1000:8.1f} ms, {icpu * 1000 / n:6.3f} ms/site)")
+        print(
+            f"check_project (in process): {inproc * 1000:8.1f} ms wall  {inproc * 1000 / n:6.3f} ms/site"
+            f"   (CPU {icpu * 1000:8.1f} ms, {icpu * 1000 / n:6.3f} ms/site)"
+        )
         if args.profile:
             from flipgen.checks import check_project
             from flipgen.project import open_project

@@ -112,13 +112,19 @@ def main() -> None:
                 browser.close()
             rebuilds = [line for line in server.output.splitlines() if line.startswith(f"rebuilt {slug} in")]
         print(f"{args.sites} sites, {args.edits} edits of {slug}.yaml (rebuild log: {rebuilds[-1]})")
-        print(f"write → SSE event      median {statistics.median(sse):6.1f} ms  "
-              f"(min {min(sse):.1f}, max {max(sse):.1f}; target ≤ 80 ms)")
-        print(f"write → reloaded page  median {statistics.median(browser_ms):6.1f} ms  "
-              f"(min {min(browser_ms):.1f}, max {max(browser_ms):.1f}; target ≤ 150 ms; "
-              "first contentful paint of the new page, browser clock)")
-        print(f"  as seen by Playwright median {statistics.median(observed_ms):6.1f} ms  "
-              "(includes its polling and IPC round trips)")
+        print(
+            f"write → SSE event      median {statistics.median(sse):6.1f} ms  "
+            f"(min {min(sse):.1f}, max {max(sse):.1f}; target ≤ 80 ms)"
+        )
+        print(
+            f"write → reloaded page  median {statistics.median(browser_ms):6.1f} ms  "
+            f"(min {min(browser_ms):.1f}, max {max(browser_ms):.1f}; target ≤ 150 ms; "
+            "first contentful paint of the new page, browser clock)"
+        )
+        print(
+            f"  as seen by Playwright median {statistics.median(observed_ms):6.1f} ms  "
+            "(includes its polling and IPC round trips)"
+        )
 
 
 if __name__ == "__main__":

@@ -32,42 +32,54 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO.parent / "shared" / "bench" / "compare-token.sh"
 PY = shlex.quote(sys.executable)
-ENV = (f"env PYTHONPATH={shlex.quote(str(REPO))} FLIPGEN_TOKEN_PROJECT={shlex.quote(str(REPO))} "
-       "FLIPGEN_TOKEN_RATE_LIMIT=0")
-UVICORN = (f"{ENV} {PY} -m uvicorn --host 127.0.0.1 --port {{port}} --no-proxy-headers "
-           "--no-server-header --no-access-log --log-level warning")
+ENV = (
+    f"env PYTHONPATH={shlex.quote(str(REPO))} FLIPGEN_TOKEN_PROJECT={shlex.quote(str(REPO))} FLIPGEN_TOKEN_RATE_LIMIT=0"
+)
+UVICORN = (
+    f"{ENV} {PY} -m uvicorn --host 127.0.0.1 --port {{port}} --no-proxy-headers "
+    "--no-server-header --no-access-log --log-level warning"
+)
 
 
 def uvicorn(app: str, workers: int) -> str:
     return f"{UVICORN} --app-dir {shlex.quote(str(REPO / 'benchmarks'))} --factory {app} --workers {workers}"
 
 
-RECOMMENDED = ("asgi, uvicorn --workers 2 (recommended)",
-               uvicorn("flipgen.token:app_from_env", 2))
+RECOMMENDED = ("asgi, uvicorn --workers 2 (recommended)", uvicorn("flipgen.token:app_from_env", 2))
 ALTERNATIVES = [
     ("asgi, uvicorn --workers 1", uvicorn("flipgen.token:app_from_env", 1)),
     ("asgi, uvicorn --workers 3", uvicorn("flipgen.token:app_from_env", 3)),
-    ("asgi, --workers 2, pure-Python loop and parser (--loop asyncio --http h11)",
-     uvicorn("flipgen.token:app_from_env", 2) + " --loop asyncio --http h11"),
+    (
+        "asgi, --workers 2, pure-Python loop and parser (--loop asyncio --http h11)",
+        uvicorn("flipgen.token:app_from_env", 2) + " --loop asyncio --http h11",
+    ),
     ("asgi on httpx's default pool, --workers 2", uvicorn("token_bench:httpcore_app", 2)),
-    ("wsgi, gunicorn gthread 2x16, shared httpx.Client",
-     f"{ENV} {PY} -m gunicorn --chdir {shlex.quote(str(REPO / 'benchmarks'))} -b 127.0.0.1:{{port}} "
-     "-w 2 -k gthread --threads 16 --log-level warning token_bench:wsgi_app"),
+    (
+        "wsgi, gunicorn gthread 2x16, shared httpx.Client",
+        f"{ENV} {PY} -m gunicorn --chdir {shlex.quote(str(REPO / 'benchmarks'))} -b 127.0.0.1:{{port}} "
+        "-w 2 -k gthread --threads 16 --log-level warning token_bench:wsgi_app",
+    ),
 ]
 
 
 def measure(label: str, command: str, site: str) -> dict[str, Any]:
-    result = subprocess.run(["bash", str(SCRIPT), command, site], cwd=REPO,
-                            capture_output=True, text=True)
+    result = subprocess.run(["bash", str(SCRIPT), command, site], cwd=REPO, capture_output=True, text=True)
     out = result.stdout + result.stderr
     numbers = re.findall(r"([\d.]+) req/s, p99 ([\d.]+) ms", out)
     if result.returncode != 0 or len(numbers) != 2:
         return {"label": label, "command": command, "error": out.strip()[-800:]}
     (ref_rps, ref_p99), (rps, p99) = ((float(a), float(b)) for a, b in numbers)
-    return {"label": label, "command": command, "reference_rps": ref_rps,
-            "reference_p99_ms": ref_p99, "rps": rps, "p99_ms": p99,
-            "throughput_ratio": round(rps / ref_rps, 2), "p99_ratio": round(p99 / ref_p99, 2),
-            "non_2xx": "non-2xx" in out}
+    return {
+        "label": label,
+        "command": command,
+        "reference_rps": ref_rps,
+        "reference_p99_ms": ref_p99,
+        "rps": rps,
+        "p99_ms": p99,
+        "throughput_ratio": round(rps / ref_rps, 2),
+        "p99_ratio": round(p99 / ref_p99, 2),
+        "non_2xx": "non-2xx" in out,
+    }
 
 
 def main() -> int:
@@ -86,11 +98,13 @@ def main() -> int:
             failed = True
             print(f"{label}: FAILED\n{row['error']}", flush=True)
         else:
-            print(f"{label}\n  reference {row['reference_rps']:.0f} req/s, p99 "
-                  f"{row['reference_p99_ms']:.1f} ms | under test {row['rps']:.0f} req/s, p99 "
-                  f"{row['p99_ms']:.1f} ms | ratio {row['throughput_ratio']:.2f}x throughput, "
-                  f"{row['p99_ratio']:.2f}x p99{' | NON-2XX SEEN' if row['non_2xx'] else ''}",
-                  flush=True)
+            print(
+                f"{label}\n  reference {row['reference_rps']:.0f} req/s, p99 "
+                f"{row['reference_p99_ms']:.1f} ms | under test {row['rps']:.0f} req/s, p99 "
+                f"{row['p99_ms']:.1f} ms | ratio {row['throughput_ratio']:.2f}x throughput, "
+                f"{row['p99_ratio']:.2f}x p99{' | NON-2XX SEEN' if row['non_2xx'] else ''}",
+                flush=True,
+            )
     print(f"command: bash {SCRIPT} '<command>' {args.site}  (run from {REPO})")
     return 1 if failed else 0
 
@@ -122,8 +136,11 @@ def _make_wsgi_app() -> Any:
     sites = load_manifest(project)["sites"]
     creds = load_credentials(project)
     assert creds is not None, "set SMILE_API_KEY / SMILE_API_SECRET"
-    client = httpx.Client(auth=(creds.key, creds.secret), timeout=httpx.Timeout(10, connect=3),
-                          limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+    client = httpx.Client(
+        auth=(creds.key, creds.secret),
+        timeout=httpx.Timeout(10, connect=3),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+    )
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
@@ -131,13 +148,19 @@ def _make_wsgi_app() -> Any:
         answer = client.post(creds.host + "/users", json={"externalMetadata": {}})
         data = answer.json()["data"]
         token, wink = data["token"], site["wink"]
-        out = json.dumps({"userToken": token["accessToken"], "userId": data["user"]["id"],
-                          "expiresAt": token["expiresAt"], "mode": token["mode"],
-                          "templateId": wink["template_id"], "providers": wink["providers"],
-                          "topProviders": wink["top_providers"],
-                          "enableUpload": wink["enable_upload"]}).encode()
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(out)))])
+        out = json.dumps(
+            {
+                "userToken": token["accessToken"],
+                "userId": data["user"]["id"],
+                "expiresAt": token["expiresAt"],
+                "mode": token["mode"],
+                "templateId": wink["template_id"],
+                "providers": wink["providers"],
+                "topProviders": wink["top_providers"],
+                "enableUpload": wink["enable_upload"],
+            }
+        ).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
         return [out]
 
     return app

@@ -32,8 +32,21 @@ from .markdown import render_block, render_inline, render_text
 from .project import Project, open_project
 from .schema import FormScreen, Site, WinkScreen
 
-__all__ = ["build", "BuildResult", "Plan", "Options", "options_for", "plan_project", "load_and_check",
-           "render_site", "shared_files", "write_atomic", "load_manifest", "MANIFEST_NAME", "runtime_assets"]
+__all__ = [
+    "build",
+    "BuildResult",
+    "Plan",
+    "Options",
+    "options_for",
+    "plan_project",
+    "load_and_check",
+    "render_site",
+    "shared_files",
+    "write_atomic",
+    "load_manifest",
+    "MANIFEST_NAME",
+    "runtime_assets",
+]
 
 MANIFEST_NAME = "flipgen-manifest.json"
 STATIC = Path(__file__).parent / "static"
@@ -94,6 +107,7 @@ def runtime_assets(sandbox: bool) -> dict[str, tuple[str, bytes]]:
 
 # --------------------------------------------------------------------------- rendering
 
+
 @lru_cache(maxsize=16)
 def _environment(search: tuple[str, ...]) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -114,8 +128,13 @@ def _environment(search: tuple[str, ...]) -> jinja2.Environment:
 def _json_for_script(value: Any) -> Markup:
     """JSON that cannot close its <script> element nor be read as HTML: <, >, & escaped."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    text = (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    text = (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
     return Markup(text)
 
 
@@ -131,8 +150,12 @@ def _wink_settings(site: Site, screen: WinkScreen) -> dict[str, Any]:
     return {
         "template_id": screen.template_id or (wink.template_id if wink else None),
         "providers": list(screen.providers if screen.providers is not None else (wink.providers if wink else [])),
-        "top_providers": list(screen.top_providers if screen.top_providers is not None else (wink.top_providers if wink else [])),
-        "enable_upload": bool(screen.enable_upload if screen.enable_upload is not None else (wink.enable_upload if wink else False)),
+        "top_providers": list(
+            screen.top_providers if screen.top_providers is not None else (wink.top_providers if wink else [])
+        ),
+        "enable_upload": bool(
+            screen.enable_upload if screen.enable_upload is not None else (wink.enable_upload if wink else False)
+        ),
     }
 
 
@@ -144,12 +167,22 @@ def _journey(site: Site, token_endpoint: str, sandbox: bool) -> dict[str, Any]:
         if isinstance(screen, FormScreen):
             entry["fields"] = [
                 {
-                    "id": f.id, "type": f.type, "label": f.label, "required": f.required,
-                    "min_length": f.min_length, "max_length": f.max_length, "pattern": f.pattern,
-                    "min": f.min, "max": f.max, "step": f.step,
+                    "id": f.id,
+                    "type": f.type,
+                    "label": f.label,
+                    "required": f.required,
+                    "min_length": f.min_length,
+                    "max_length": f.max_length,
+                    "pattern": f.pattern,
+                    "min": f.min,
+                    "max": f.max,
+                    "step": f.step,
                     "options": [o.value for o in f.options] if f.options is not None else None,
-                    "messages": dict(f.messages), "show_if": f.show_if, "metadata": f.metadata,
-                    "value": f.value, "default": f.default,
+                    "messages": dict(f.messages),
+                    "show_if": f.show_if,
+                    "metadata": f.metadata,
+                    "value": f.value,
+                    "default": f.default,
                 }
                 for f in screen.fields
             ]
@@ -162,14 +195,17 @@ def _journey(site: Site, token_endpoint: str, sandbox: bool) -> dict[str, Any]:
         "title": site.title,
         "token_endpoint": token_endpoint,
         "sandbox": sandbox,
-        "params": [{"name": p.name, "required": p.required, "pattern": p.pattern, "metadata": p.metadata}
-                   for p in site.params],
+        "params": [
+            {"name": p.name, "required": p.required, "pattern": p.pattern, "metadata": p.metadata} for p in site.params
+        ],
         "screens": screens,
         "on_complete": {"redirect": site.on_complete.redirect, "post_message": site.on_complete.post_message},
     }
 
 
-def _csp(site: Site, token_endpoint: str, sdk_url: str, sandbox: bool, extra: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+def _csp(
+    site: Site, token_endpoint: str, sdk_url: str, sandbox: bool, extra: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
     """The policy the page really needs: its own origin, the SDK, the token endpoint, Smile."""
     has_wink = any(isinstance(s, WinkScreen) for s in site.screens)
     script = ["'self'"]
@@ -278,19 +314,21 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
     brand_assets["theme_css"] = f"assets/{theme_name}"
 
     wink = site.wink
-    token_endpoint = (wink.token_endpoint if wink and wink.token_endpoint else options.token_endpoint)
+    token_endpoint = wink.token_endpoint if wink and wink.token_endpoint else options.token_endpoint
     if options.sandbox:
         sdk_url = "../" + runtime["smile-emulator.js"]
     else:
-        sdk_url = (wink.sdk_url if wink and wink.sdk_url else SDK_URLS[wink.sdk if wink else "v2"])
+        sdk_url = wink.sdk_url if wink and wink.sdk_url else SDK_URLS[wink.sdk if wink else "v2"]
     policy = _csp(site, token_endpoint, sdk_url, options.sandbox, dict(options.csp_extra))
     page_url = f"{options.base_url}/{slug}/" if options.base_url else None
 
     search = dict(options.search)
     folders = search.get(site.theme)
     if not folders:
-        raise UserError(f"{loaded.positions.file}: theme `{site.theme}` not found "
-                        f"(looked in site_templates/{site.theme}/ and the built-in themes)")
+        raise UserError(
+            f"{loaded.positions.file}: theme `{site.theme}` not found "
+            f"(looked in site_templates/{site.theme}/ and the built-in themes)"
+        )
     env = _environment(folders)
     context = {
         "site": site,
@@ -309,7 +347,9 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
     except jinja2.TemplateError as exc:
         where = f"{getattr(exc, 'filename', None) or getattr(exc, 'name', None) or 'template'}"
         line = getattr(exc, "lineno", None)
-        raise UserError(f"{where}{':' + str(line) if line else ''}: template error while rendering `{slug}`: {exc}") from exc
+        raise UserError(
+            f"{where}{':' + str(line) if line else ''}: template error while rendering `{slug}`: {exc}"
+        ) from exc
 
     if page_url:
         files[f"{slug}/qr.svg"] = _qr_svg(page_url, site.brand.colors.text)
@@ -319,10 +359,18 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
         "token_endpoint": token_endpoint,
         "metadata_keys": sorted(
             [p.name for p in site.params if p.metadata]
-            + [f.id for s in site.screens if isinstance(s, FormScreen) for f in s.fields if f.metadata]),
-        "wink": ({"template_id": wink.template_id, "providers": list(wink.providers),
-                  "top_providers": list(wink.top_providers), "enable_upload": wink.enable_upload}
-                 if wink else None),
+            + [f.id for s in site.screens if isinstance(s, FormScreen) for f in s.fields if f.metadata]
+        ),
+        "wink": (
+            {
+                "template_id": wink.template_id,
+                "providers": list(wink.providers),
+                "top_providers": list(wink.top_providers),
+                "enable_upload": wink.enable_upload,
+            }
+            if wink
+            else None
+        ),
         "screens": {s.id: _wink_settings(site, s) for s in site.screens if isinstance(s, WinkScreen)},
         "noindex": site.seo.noindex,
         "csp": _csp_text(policy, meta=False),
@@ -334,8 +382,9 @@ def _qr_svg(url: str, dark: str) -> bytes:
     import segno  # imported here: only builds with a base_url need it
 
     buffer = io.BytesIO()
-    segno.make(url, error="m").save(buffer, kind="svg", scale=4, border=2, dark=dark, light="#ffffff",
-                                     xmldecl=False, title=f"QR code for {url}")
+    segno.make(url, error="m").save(
+        buffer, kind="svg", scale=4, border=2, dark=dark, light="#ffffff", xmldecl=False, title=f"QR code for {url}"
+    )
     return buffer.getvalue()
 
 
@@ -385,18 +434,29 @@ def shared_files(project: Project, plan: Plan, options: Options) -> None:
     robots += [f"Disallow: /{slug}/" for slug in hidden] or ["Disallow:"]
     if options.base_url:
         robots.append(f"Sitemap: {options.base_url}/sitemap.xml")
-        urls = "".join(f"  <url><loc>{options.base_url}/{slug}/</loc></url>\n"
-                       for slug in sorted(plan.sites) if not plan.sites[slug]["noindex"])
-        plan.files["sitemap.xml"] = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                                     '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-                                     f"{urls}</urlset>\n").encode()
+        urls = "".join(
+            f"  <url><loc>{options.base_url}/{slug}/</loc></url>\n"
+            for slug in sorted(plan.sites)
+            if not plan.sites[slug]["noindex"]
+        )
+        plan.files["sitemap.xml"] = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+            f"{urls}</urlset>\n"
+        ).encode()
     plan.files["robots.txt"] = ("\n".join(robots) + "\n").encode()
 
 
 # --------------------------------------------------------------------------- planning
 
-def options_for(project: Project, *, sandbox: bool = False, base_url: str | None = None,
-                runtime: Mapping[str, tuple[str, bytes]] | None = None) -> Options:
+
+def options_for(
+    project: Project,
+    *,
+    sandbox: bool = False,
+    base_url: str | None = None,
+    runtime: Mapping[str, tuple[str, bytes]] | None = None,
+) -> Options:
     """The settings every site of one build shares (the preview server renders with these too)."""
     themes = sorted({"default"} | {p.name for p in (project.root / "site_templates").glob("*") if p.is_dir()})
     runtime = runtime if runtime is not None else runtime_assets(sandbox)
@@ -410,14 +470,23 @@ def options_for(project: Project, *, sandbox: bool = False, base_url: str | None
     )
 
 
-def plan_project(project: Project, *, sandbox: bool = False, base_url: str | None = None, strict: bool = False,
-                 only: Iterable[str] | None = None, jobs: int | None = None) -> tuple[Plan, list[Diagnostic]]:
+def plan_project(
+    project: Project,
+    *,
+    sandbox: bool = False,
+    base_url: str | None = None,
+    strict: bool = False,
+    only: Iterable[str] | None = None,
+    jobs: int | None = None,
+) -> tuple[Plan, list[Diagnostic]]:
     """Load, check and render the project's sites. Raises CheckFailed with every error found."""
     if any(d.severity == "error" for d in project.diagnostics):
         raise CheckFailed(list(project.diagnostics))
     runtime = runtime_assets(sandbox)
     options = options_for(project, sandbox=sandbox, base_url=base_url, runtime=runtime)
-    outcomes, diagnostics = run_sites(project, strict=strict, only=only, stage=render_site, stage_arg=options, jobs=jobs)
+    outcomes, diagnostics = run_sites(
+        project, strict=strict, only=only, stage=render_site, stage_arg=options, jobs=jobs
+    )
     if not outcomes or any(d.severity == "error" for d in diagnostics):
         raise CheckFailed(diagnostics)
     plan = Plan()
@@ -433,6 +502,7 @@ def plan_project(project: Project, *, sandbox: bool = False, base_url: str | Non
 
 
 # --------------------------------------------------------------------------- writing
+
 
 def _carry_over(previous: Path, plan: Plan) -> None:
     """For `--site` builds: keep the other sites' files and manifest entries from the last build."""
@@ -499,9 +569,16 @@ def _recover(output: Path) -> None:
         os.replace(olds[-1], output)
 
 
-def build(project: str | os.PathLike[str] | Project | None = None, *, output: str | os.PathLike[str] | None = None,
-          strict: bool = False, base_url: str | None = None, sites: Iterable[str] | None = None,
-          sandbox: bool = False, jobs: int | None = None) -> BuildResult:
+def build(
+    project: str | os.PathLike[str] | Project | None = None,
+    *,
+    output: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+    base_url: str | None = None,
+    sites: Iterable[str] | None = None,
+    sandbox: bool = False,
+    jobs: int | None = None,
+) -> BuildResult:
     """Check and build a project. Raises CheckFailed (nothing written) when any site has errors."""
     started = time.perf_counter()
     proj = project if isinstance(project, Project) else open_project(project)
@@ -517,7 +594,9 @@ def build(project: str | os.PathLike[str] | Project | None = None, *, output: st
         shared_files(proj, plan, options_for(proj, sandbox=sandbox, base_url=base_url))
     write_atomic(out, plan.files)
     return BuildResult(
-        output=out, site_count=len(plan.sites), file_count=len(plan.files),
+        output=out,
+        site_count=len(plan.sites),
+        file_count=len(plan.files),
         seconds=time.perf_counter() - started,
         warnings=[d for d in diagnostics if d.severity == "warning"],
     )

@@ -22,8 +22,17 @@ from .markdown import VAR_RE, has_raw_html, safe_url, unsafe_links
 from .project import Project
 from .schema import CHOICE_TYPES, TEXT_TYPES, EndScreen, FieldSpec, FormScreen, Rule, Site, WinkScreen
 
-__all__ = ["CheckResult", "SiteOutcome", "check_project", "check_site", "load_and_check", "run_sites",
-           "effective_next", "contrast_ratio", "METADATA_LIMIT"]
+__all__ = [
+    "CheckResult",
+    "SiteOutcome",
+    "check_project",
+    "check_site",
+    "load_and_check",
+    "run_sites",
+    "effective_next",
+    "contrast_ratio",
+    "METADATA_LIMIT",
+]
 
 METADATA_LIMIT = 5
 AA_CONTRAST = 4.5
@@ -102,7 +111,7 @@ def _relative_luminance(hex_color: str) -> float:
         h = "".join(c * 2 for c in h)
     channels = []
     for i in (0, 2, 4):
-        c = int(h[i:i + 2], 16) / 255
+        c = int(h[i : i + 2], 16) / 255
         channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
     r, g, b = channels
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
@@ -142,7 +151,11 @@ class _Site:
         for i, screen in enumerate(self.site.screens):
             if screen.id in seen_screens:
                 first = self.pos.value(("screens", seen_screens[screen.id], "id"))
-                self.error(("screens", i, "id"), f"duplicate screen id `{screen.id}` (first used at line {first[1]})", "duplicate-id")
+                self.error(
+                    ("screens", i, "id"),
+                    f"duplicate screen id `{screen.id}` (first used at line {first[1]})",
+                    "duplicate-id",
+                )
             else:
                 seen_screens[screen.id] = i
             if isinstance(screen, FormScreen):
@@ -150,9 +163,11 @@ class _Site:
                     if spec.id in self.fields:
                         fi, fj, _ = self.fields[spec.id]
                         first = self.pos.value(("screens", fi, "fields", fj, "id"))
-                        self.error(("screens", i, "fields", j, "id"),
-                                   f"duplicate field id `{spec.id}` (first used at line {first[1]}); field ids are unique across the site",
-                                   "duplicate-id")
+                        self.error(
+                            ("screens", i, "fields", j, "id"),
+                            f"duplicate field id `{spec.id}` (first used at line {first[1]}); field ids are unique across the site",
+                            "duplicate-id",
+                        )
                     else:
                         self.fields[spec.id] = (i, j, spec)
         seen_params: set[str] = set()
@@ -161,7 +176,11 @@ class _Site:
                 self.error(("params", k, "name"), f"duplicate param `{param.name}`", "duplicate-id")
             seen_params.add(param.name)
             if param.name in self.fields:
-                self.error(("params", k, "name"), f"param `{param.name}` has the same name as a field; rename one of them", "duplicate-id")
+                self.error(
+                    ("params", k, "name"),
+                    f"param `{param.name}` has the same name as a field; rename one of them",
+                    "duplicate-id",
+                )
             if param.pattern is not None:
                 self.regex(("params", k, "pattern"), param.pattern)
 
@@ -173,20 +192,32 @@ class _Site:
                 base = ("screens", i, "fields", j)
                 for key, types in _APPLIES.items():
                     if key in spec.model_fields_set and spec.type not in types:
-                        self.error(base + (key,), f"`{key}` does not apply to a `{spec.type}` field", "field-key", at_key=True)
+                        self.error(
+                            base + (key,), f"`{key}` does not apply to a `{spec.type}` field", "field-key", at_key=True
+                        )
                 if spec.type != "hidden" and not spec.label:
-                    self.error(base, f"field `{spec.id}` needs a `label` (only hidden fields go without)", "field-label")
+                    self.error(
+                        base, f"field `{spec.id}` needs a `label` (only hidden fields go without)", "field-label"
+                    )
                 if spec.type == "hidden":
                     if spec.value is None:
-                        self.error(base, f"hidden field `{spec.id}` needs a `value` (a literal or `${{param}}`)", "field-value")
+                        self.error(
+                            base, f"hidden field `{spec.id}` needs a `value` (a literal or `${{param}}`)", "field-value"
+                        )
                     if spec.required:
-                        self.error(base + ("required",), "a hidden field cannot be `required`", "field-key", at_key=True)
+                        self.error(
+                            base + ("required",), "a hidden field cannot be `required`", "field-key", at_key=True
+                        )
                 if spec.type in CHOICE_TYPES:
                     self.options(base, spec)
                 if spec.pattern is not None:
                     self.regex(base + ("pattern",), spec.pattern)
                 if spec.min_length is not None and spec.max_length is not None and spec.min_length > spec.max_length:
-                    self.error(base + ("min_length",), f"`min_length` ({spec.min_length}) is more than `max_length` ({spec.max_length})", "field-range")
+                    self.error(
+                        base + ("min_length",),
+                        f"`min_length` ({spec.min_length}) is more than `max_length` ({spec.max_length})",
+                        "field-range",
+                    )
                 self.bounds(base, spec)
                 for key in ("default", "value"):
                     raw = getattr(spec, key)
@@ -214,7 +245,11 @@ class _Site:
             defaults = spec.default if isinstance(spec.default, list) else [spec.default]
             for d in defaults:
                 if isinstance(d, str) and d not in seen and not VAR_RE.fullmatch(d):
-                    self.error(base + ("default",), f"default `{d}` is not one of the options{did_you_mean(d, seen)}", "field-options")
+                    self.error(
+                        base + ("default",),
+                        f"default `{d}` is not one of the options{did_you_mean(d, seen)}",
+                        "field-options",
+                    )
 
     def bounds(self, base: tuple[str | int, ...], spec: FieldSpec) -> None:
         if spec.type == "number":
@@ -248,9 +283,15 @@ class _Site:
         if "[" not in text and "<" not in text:  # no link or HTML can be written without these
             return
         for href in unsafe_links(text):
-            self.error(path, f"link to `{href[:60]}` is not allowed: use an http(s), mailto: or tel: link", "unsafe-link")
+            self.error(
+                path, f"link to `{href[:60]}` is not allowed: use an http(s), mailto: or tel: link", "unsafe-link"
+            )
         if has_raw_html(text):
-            self.warn(path, "raw HTML is shown as plain text, not rendered: use Markdown (`*emphasis*`, `[link](https://…)`)", "raw-html")
+            self.warn(
+                path,
+                "raw HTML is shown as plain text, not rendered: use Markdown (`*emphasis*`, `[link](https://…)`)",
+                "raw-html",
+            )
 
     def placeholders(self, path: tuple[str | int, ...], text: str, *, params_only: bool = False) -> None:
         if "${" not in text:
@@ -272,14 +313,20 @@ class _Site:
         redirect = self.site.on_complete.redirect
         if redirect:
             if not safe_url(redirect) or redirect.lower().startswith(("mailto:", "tel:")):
-                self.error(("on_complete", "redirect"), "`redirect` must be an http(s) URL or a relative path", "unsafe-link")
+                self.error(
+                    ("on_complete", "redirect"), "`redirect` must be an http(s) URL or a relative path", "unsafe-link"
+                )
             self.placeholders(("on_complete", "redirect"), redirect)
 
     # ----------------------------------------------------------------- wink and metadata
     def wink(self) -> None:
         for i, screen in enumerate(self.site.screens):
             if isinstance(screen, WinkScreen) and self.site.wink is None and not screen.template_id:
-                self.error(("screens", i), f"wink screen `{screen.id}` has no template id: add a `wink:` block with `template_id` (or `template_id` on the screen)", "wink-template")
+                self.error(
+                    ("screens", i),
+                    f"wink screen `{screen.id}` has no template id: add a `wink:` block with `template_id` (or `template_id` on the screen)",
+                    "wink-template",
+                )
         if self.site.wink and self.site.wink.sdk_url and not self.site.wink.sdk_url.startswith("https://"):
             self.error(("wink", "sdk_url"), "`sdk_url` must be an https:// URL", "wink-sdk")
 
@@ -295,7 +342,11 @@ class _Site:
         if len(keys) > METADATA_LIMIT:
             names = ", ".join(f"`{n}`" for _, n in keys)
             path = keys[METADATA_LIMIT][0]
-            self.error(path, f"Smile accepts at most {METADATA_LIMIT} metadata keys; this site marks {len(keys)} ({names})", "metadata-limit")
+            self.error(
+                path,
+                f"Smile accepts at most {METADATA_LIMIT} metadata keys; this site marks {len(keys)} ({names})",
+                "metadata-limit",
+            )
 
     # ----------------------------------------------------------------- assets and brand
     def assets(self) -> None:
@@ -316,13 +367,19 @@ class _Site:
             if not target.is_relative_to(root):
                 self.error(path, f"`{ref}` points outside the project; keep assets beside the site file", "asset")
             elif not target.is_file():
-                self.error(path, f"asset `{ref}` not found (looked for {target.relative_to(root) if target.is_relative_to(root) else target})", "asset")
+                self.error(
+                    path,
+                    f"asset `{ref}` not found (looked for {target.relative_to(root) if target.is_relative_to(root) else target})",
+                    "asset",
+                )
 
     def contrast(self) -> None:
         colors = self.site.brand.colors
-        pairs = (("text", "background", colors.text, colors.background),
-                 ("text", "surface", colors.text, colors.surface),
-                 ("on_primary", "primary", colors.on_primary, colors.primary))
+        pairs = (
+            ("text", "background", colors.text, colors.background),
+            ("text", "surface", colors.text, colors.surface),
+            ("on_primary", "primary", colors.on_primary, colors.primary),
+        )
         for fg, bg, a, b in pairs:
             ratio = contrast_ratio(a, b)
             if ratio < AA_CONTRAST:
@@ -339,15 +396,31 @@ class _Site:
             for r, rule in enumerate(rules):
                 path = ("screens", i, "next", r, "goto") if _rules(screen) else ("screens", i)
                 if rule["goto"] not in self.screen_index:
-                    self.error(path, f"`goto: {rule['goto']}` names no screen{did_you_mean(rule['goto'], self.screen_index)}", "unknown-goto")
+                    self.error(
+                        path,
+                        f"`goto: {rule['goto']}` names no screen{did_you_mean(rule['goto'], self.screen_index)}",
+                        "unknown-goto",
+                    )
                 else:
                     targets.append(rule["goto"])
                 if _rules(screen) and r == len(rules) - 1 and rule["if"] is not None:
-                    self.error(("screens", i, "next", r), "the last rule must have no `if`, so every visitor has somewhere to go", "last-rule-if")
+                    self.error(
+                        ("screens", i, "next", r),
+                        "the last rule must have no `if`, so every visitor has somewhere to go",
+                        "last-rule-if",
+                    )
                 if _rules(screen) and r < len(rules) - 1 and rule["if"] is None:
-                    self.error(("screens", i, "next", r + 1), "this rule can never be reached: the rule before it has no `if`", "unreachable-rule")
+                    self.error(
+                        ("screens", i, "next", r + 1),
+                        "this rule can never be reached: the rule before it has no `if`",
+                        "unreachable-rule",
+                    )
             if not rules and not isinstance(screen, EndScreen) and not site.on_complete.redirect:
-                self.error(("screens", i), f"screen `{screen.id}` is the last one and has no `next`: add an `end` screen after it", "dead-end")
+                self.error(
+                    ("screens", i),
+                    f"screen `{screen.id}` is the last one and has no `next`: add an `end` screen after it",
+                    "dead-end",
+                )
             edges[screen.id] = targets
         # With a mistyped `goto` the graph has a hole: "unreachable" and "can never finish"
         # would only echo it, so they wait until it is fixed.
@@ -356,9 +429,15 @@ class _Site:
         reachable = self._reach(start, edges)
         for i, screen in enumerate(site.screens):
             if whole and screen.id not in reachable:
-                self.error(("screens", i, "id"), f"screen `{screen.id}` can never be reached: no `next` leads to it", "unreachable")
+                self.error(
+                    ("screens", i, "id"),
+                    f"screen `{screen.id}` can never be reached: no `next` leads to it",
+                    "unreachable",
+                )
         self._cycles(start, edges)
-        completes = {s.id for i, s in enumerate(site.screens) if isinstance(s, EndScreen) or not effective_next(site, i)}
+        completes = {
+            s.id for i, s in enumerate(site.screens) if isinstance(s, EndScreen) or not effective_next(site, i)
+        }
         reverse: dict[str, list[str]] = {s.id: [] for s in site.screens}
         for src, targets in edges.items():
             for t in targets:
@@ -368,7 +447,11 @@ class _Site:
             can_finish |= self._reach(c, reverse)
         for i, screen in enumerate(site.screens):
             if whole and screen.id in reachable and screen.id not in can_finish:
-                self.error(("screens", i, "id"), f"from screen `{screen.id}` the journey can never finish: no path leads to an `end` screen", "dead-end")
+                self.error(
+                    ("screens", i, "id"),
+                    f"from screen `{screen.id}` the journey can never finish: no path leads to an `end` screen",
+                    "dead-end",
+                )
         self.answered(edges, reachable)
 
     @staticmethod
@@ -399,7 +482,7 @@ class _Site:
                 continue
             if state.get(nxt) == 1 and (node, nxt) not in reported:
                 reported.add((node, nxt))
-                loop = trail[trail.index(nxt):] + [nxt]
+                loop = trail[trail.index(nxt) :] + [nxt]
                 i = self.screen_index[node]
                 screen = self.site.screens[i]
                 path: tuple[str | int, ...] = ("screens", i)
@@ -444,13 +527,19 @@ class _Site:
             if _rules(screen):
                 for r, rule in enumerate(_rules(screen)):
                     if rule.if_ is not None:
-                        self.condition(("screens", i, "next", r, "if"), rule.if_, known_before | own[screen.id], screen.id)
+                        self.condition(
+                            ("screens", i, "next", r, "if"), rule.if_, known_before | own[screen.id], screen.id
+                        )
             if isinstance(screen, FormScreen):
                 for j, spec in enumerate(screen.fields):
                     if spec.show_if is not None:
                         available = known_before | own[screen.id]
                         if spec.id in conditions.names(spec.show_if):
-                            self.error(("screens", i, "fields", j, "show_if"), f"field `{spec.id}` cannot depend on itself", "condition")
+                            self.error(
+                                ("screens", i, "fields", j, "show_if"),
+                                f"field `{spec.id}` cannot depend on itself",
+                                "condition",
+                            )
                         else:  # said once above; "not answered yet" would repeat it
                             available = available - {spec.id}
                         self.condition(("screens", i, "fields", j, "show_if"), spec.show_if, available, screen.id)
@@ -464,9 +553,19 @@ class _Site:
             inner = _name_path(cond, name)
             at, at_key = path + inner, bool(inner)
             if name not in self.fields:
-                self.error(at, f"condition names `{name}`, which is no field or param{did_you_mean(name, set(self.fields) | self.params)}", "condition-name", at_key=at_key)
+                self.error(
+                    at,
+                    f"condition names `{name}`, which is no field or param{did_you_mean(name, set(self.fields) | self.params)}",
+                    "condition-name",
+                    at_key=at_key,
+                )
             elif name not in available:
-                self.error(at, f"condition on `{name}`, which is not answered on every path to screen `{screen_id}`", "condition-order", at_key=at_key)
+                self.error(
+                    at,
+                    f"condition on `{name}`, which is not answered on every path to screen `{screen_id}`",
+                    "condition-order",
+                    at_key=at_key,
+                )
 
     def run(self) -> list[Diagnostic]:
         self.ids()
@@ -533,8 +632,9 @@ def load_and_check(project: Project, path: Path, *, strict: bool = False, file: 
     ``file`` is the name diagnostics show (default: the path relative to the working folder).
     """
     defaults = project.config.defaults or None
-    loaded = load_site(path, defaults=defaults, defaults_positions=project.config_positions if defaults else None,
-                       file=file)
+    loaded = load_site(
+        path, defaults=defaults, defaults_positions=project.config_positions if defaults else None, file=file
+    )
     loaded.diagnostics.extend(check_site(loaded, project, strict=strict))
     return loaded
 
@@ -542,8 +642,9 @@ def load_and_check(project: Project, path: Path, *, strict: bool = False, file: 
 def _one(project: Project, path: Path, strict: bool, keep: bool, stage: Stage | None, arg: Any) -> SiteOutcome:
     loaded = load_and_check(project, path, strict=strict)
     slug = loaded.site.slug if loaded.site else None
-    outcome = SiteOutcome(path, slug, loaded.diagnostics, loaded if keep else None,
-                          slug_at=loaded.positions.value(("slug",)))
+    outcome = SiteOutcome(
+        path, slug, loaded.diagnostics, loaded if keep else None, slug_at=loaded.positions.value(("slug",))
+    )
     if stage is not None and loaded.site is not None and not any(d.severity == "error" for d in loaded.diagnostics):
         outcome.payload = stage(loaded, arg)
     return outcome
@@ -557,9 +658,16 @@ def _chunk(job: tuple[Path, list[Path], bool, Stage | None, Any]) -> list[SiteOu
     return [_one(project, path, strict, False, stage, arg) for path in paths]
 
 
-def run_sites(project: Project, *, strict: bool = False, only: Iterable[str] | None = None,
-              stage: Stage | None = None, stage_arg: Any = None, keep_loaded: bool = False,
-              jobs: int | None = None) -> tuple[list[SiteOutcome], list[Diagnostic]]:
+def run_sites(
+    project: Project,
+    *,
+    strict: bool = False,
+    only: Iterable[str] | None = None,
+    stage: Stage | None = None,
+    stage_arg: Any = None,
+    keep_loaded: bool = False,
+    jobs: int | None = None,
+) -> tuple[list[SiteOutcome], list[Diagnostic]]:
     """Load and check each site (and run ``stage`` on each clean one), serially or in a pool.
 
     Returns the outcomes in file order and every diagnostic, sorted: the project's own, each
@@ -568,10 +676,15 @@ def run_sites(project: Project, *, strict: bool = False, only: Iterable[str] | N
     diagnostics = list(project.diagnostics)
     files = project.site_files()
     if not files:
-        diagnostics.append(Diagnostic(
-            project.config_path.name, 1, 1,
-            f"no site files found in `{project.config.sites_dir}/` (expected `{project.config.sites_dir}/<slug>.yaml`)",
-            code="no-sites"))
+        diagnostics.append(
+            Diagnostic(
+                project.config_path.name,
+                1,
+                1,
+                f"no site files found in `{project.config.sites_dir}/` (expected `{project.config.sites_dir}/<slug>.yaml`)",
+                code="no-sites",
+            )
+        )
         return [], diagnostics
     wanted = set(only) if only else None
     if wanted is not None:
@@ -583,8 +696,9 @@ def run_sites(project: Project, *, strict: bool = False, only: Iterable[str] | N
     jobs = jobs or (os.cpu_count() or 1)
     if jobs > 1 and len(candidates) >= PARALLEL_THRESHOLD and not keep_loaded:
         size = max(8, len(candidates) // (jobs * 4))
-        chunks = [(project.root, candidates[i:i + size], strict, stage, stage_arg)
-                  for i in range(0, len(candidates), size)]
+        chunks = [
+            (project.root, candidates[i : i + size], strict, stage, stage_arg) for i in range(0, len(candidates), size)
+        ]
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
             outcomes = [o for part in pool.map(_chunk, chunks) for o in part]
     else:
@@ -601,25 +715,42 @@ def run_sites(project: Project, *, strict: bool = False, only: Iterable[str] | N
             first = owners.get(outcome.slug)
             if first is not None:
                 file, line, col = outcome.slug_at
-                diagnostics.append(Diagnostic(
-                    file or display_path(outcome.path), line, col,
-                    f"slug `{outcome.slug}` is already used by {display_path(first.path)}", code="duplicate-slug"))
+                diagnostics.append(
+                    Diagnostic(
+                        file or display_path(outcome.path),
+                        line,
+                        col,
+                        f"slug `{outcome.slug}` is already used by {display_path(first.path)}",
+                        code="duplicate-slug",
+                    )
+                )
                 outcome.payload = None
             else:
                 owners[outcome.slug] = outcome
     if wanted is not None:
         found = {o.slug or o.path.stem for o in kept}
         for missing in sorted(wanted - found):
-            diagnostics.append(Diagnostic(
-                project.config.sites_dir, 1, 1,
-                f"no site `{missing}`{did_you_mean(missing, [p.stem for p in files])}",
-                code="unknown-site"))
+            diagnostics.append(
+                Diagnostic(
+                    project.config.sites_dir,
+                    1,
+                    1,
+                    f"no site `{missing}`{did_you_mean(missing, [p.stem for p in files])}",
+                    code="unknown-site",
+                )
+            )
     diagnostics.sort(key=lambda d: (d.file, d.line, d.col, d.message))
     return kept, diagnostics
 
 
-def check_project(project: Project, *, strict: bool = False, only: Iterable[str] | None = None,
-                  keep_loaded: bool = True, jobs: int | None = None) -> CheckResult:
+def check_project(
+    project: Project,
+    *,
+    strict: bool = False,
+    only: Iterable[str] | None = None,
+    keep_loaded: bool = True,
+    jobs: int | None = None,
+) -> CheckResult:
     """Load and check every site of a project (or only the slugs in ``only``).
 
     With ``keep_loaded=False`` the loaded models are not kept (``result.sites`` is empty),

@@ -71,8 +71,10 @@ def _verbosity(f: F) -> F:
         except Exception as exc:  # noqa: BLE001 - last line of defence: no tracebacks for users
             if out.verbose > 1:
                 raise
-            out.error(f"flipgen hit an internal error ({type(exc).__name__}: {exc}). "
-                      "Please report it; run again with -vv for the details.")
+            out.error(
+                f"flipgen hit an internal error ({type(exc).__name__}: {exc}). "
+                "Please report it; run again with -vv for the details."
+            )
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -99,7 +101,13 @@ def _print_diagnostics(out: Output, diagnostics: list[Diagnostic], fmt: str) -> 
             level = "error" if d.severity == "error" else "warning"
             # GitHub's workflow-command escaping: data escapes % CR LF; properties also , and :
             message = d.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            file = d.file.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(",", "%2C").replace(":", "%3A")
+            file = (
+                d.file.replace("%", "%25")
+                .replace("\r", "%0D")
+                .replace("\n", "%0A")
+                .replace(",", "%2C")
+                .replace(":", "%3A")
+            )
             click.echo(f"::{level} file={file},line={d.line},col={d.col}::{message}")
         else:
             label = "error" if d.severity == "error" else "warning"
@@ -111,8 +119,14 @@ def _print_diagnostics(out: Output, diagnostics: list[Diagnostic], fmt: str) -> 
 @main.command()
 @PROJECT
 @click.option("--strict", is_flag=True, help="Treat warnings (e.g. low colour contrast) as errors.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
-              help="`github` prints ::error annotations for GitHub Actions.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="`github` prints ::error annotations for GitHub Actions.",
+)
 @_verbosity
 def check(out: Output, project: Path | None, strict: bool, fmt: str) -> None:
     """Validate every site of PROJECT (default: the current folder)."""
@@ -124,13 +138,18 @@ def check(out: Output, project: Path | None, strict: bool, fmt: str) -> None:
     shown = result.errors if out.quiet and fmt == "text" else result.diagnostics
     _print_diagnostics(out, shown, fmt)
     if fmt == "json":
-        click.echo(json.dumps({
-            "ok": result.ok,
-            "sites": result.slugs,
-            "errors": len(result.errors),
-            "warnings": len(result.warnings),
-            "diagnostics": [d.as_dict() for d in result.diagnostics],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "sites": result.slugs,
+                    "errors": len(result.errors),
+                    "warnings": len(result.warnings),
+                    "diagnostics": [d.as_dict() for d in result.diagnostics],
+                },
+                indent=2,
+            )
+        )
     elif fmt == "text":
         n = result.checked
         summary = f"{n} site{'s' * (n != 1)} checked: {len(result.errors)} error(s), {len(result.warnings)} warning(s)"
@@ -144,29 +163,44 @@ def check(out: Output, project: Path | None, strict: bool, fmt: str) -> None:
 
 @main.command()
 @PROJECT
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder (default: `output` in flipgen.yaml, else dist).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Output folder (default: `output` in flipgen.yaml, else dist).",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--base-url", help="Public URL the output is served from (absolute URLs, QR codes, sitemap).")
 @click.option("--site", "sites", multiple=True, metavar="SLUG", help="Build only this site (repeatable).")
 @click.option("--sandbox", is_flag=True, help="Point pages at the local Smile emulator and show a SANDBOX ribbon.")
 @_verbosity
-def build(out: Output, project: Path | None, output: Path | None, strict: bool, base_url: str | None,
-          sites: tuple[str, ...], sandbox: bool) -> None:
+def build(
+    out: Output,
+    project: Path | None,
+    output: Path | None,
+    strict: bool,
+    base_url: str | None,
+    sites: tuple[str, ...],
+    sandbox: bool,
+) -> None:
     """Check, then write the static site(s) of PROJECT."""
     from .build import build as run_build
     from .errors import CheckFailed
 
     try:
-        result = run_build(project, output=output, strict=strict, base_url=base_url,
-                           sites=list(sites) or None, sandbox=sandbox)
+        result = run_build(
+            project, output=output, strict=strict, base_url=base_url, sites=list(sites) or None, sandbox=sandbox
+        )
     except CheckFailed as exc:
         _print_diagnostics(out, exc.diagnostics, "text")
         errors = sum(1 for d in exc.diagnostics if d.severity == "error")
         click.echo(f"build failed: {errors} error(s); the previous output was left untouched", err=True)
         sys.exit(1)
     _print_diagnostics(out, result.warnings, "text")
-    out.info(f"built {result.site_count} site{'s' * (result.site_count != 1)}, "
-             f"{result.file_count} files in {result.seconds * 1000:.0f} ms → {result.display_output}")
+    out.info(
+        f"built {result.site_count} site{'s' * (result.site_count != 1)}, "
+        f"{result.file_count} files in {result.seconds * 1000:.0f} ms → {result.display_output}"
+    )
 
 
 @main.command()
@@ -178,13 +212,30 @@ def build(out: Output, project: Path | None, output: Path | None, strict: bool, 
 @click.option("--no-livereload", is_flag=True, help="Do not reload pages on change.")
 @click.option("--poll", is_flag=True, help="Poll for changes (network mounts, containers).")
 @_verbosity
-def serve(out: Output, project: Path | None, host: str, port: int, open_browser: bool, live: bool,
-          no_livereload: bool, poll: bool) -> None:
+def serve(
+    out: Output,
+    project: Path | None,
+    host: str,
+    port: int,
+    open_browser: bool,
+    live: bool,
+    no_livereload: bool,
+    poll: bool,
+) -> None:
     """Preview PROJECT with live reload and the offline Smile emulator."""
     from .devserver import serve as run_serve
 
-    run_serve(project, host=host, port=port, open_browser=open_browser, live=live,
-              livereload=not no_livereload, poll=poll, verbose=out.verbose, quiet=out.quiet)
+    run_serve(
+        project,
+        host=host,
+        port=port,
+        open_browser=open_browser,
+        live=live,
+        livereload=not no_livereload,
+        poll=poll,
+        verbose=out.verbose,
+        quiet=out.quiet,
+    )
 
 
 @main.command("token-server")
@@ -192,19 +243,41 @@ def serve(out: Output, project: Path | None, host: str, port: int, open_browser:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--sandbox", is_flag=True, help="Answer from the built-in Smile emulator when no credentials are set.")
-@click.option("--rate-limit", default=30, show_default=True, type=click.IntRange(0), metavar="N",
-              help="Requests per minute per client IP; 0 disables.")
+@click.option(
+    "--rate-limit",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0),
+    metavar="N",
+    help="Requests per minute per client IP; 0 disables.",
+)
 @click.option("--trust-proxy", is_flag=True, help="Take the client IP from X-Forwarded-For.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @_verbosity
-def token_server(out: Output, project: Path | None, host: str, port: int, sandbox: bool, rate_limit: int,
-                 trust_proxy: bool, workers: int) -> None:
+def token_server(
+    out: Output,
+    project: Path | None,
+    host: str,
+    port: int,
+    sandbox: bool,
+    rate_limit: int,
+    trust_proxy: bool,
+    workers: int,
+) -> None:
     """Serve the token endpoint that mints Wink user tokens (keeps the API secret server-side)."""
     from .token import run_server
 
     level = "warning" if out.quiet else ("debug" if out.verbose > 1 else "info")
-    run_server(project, host=host, port=port, sandbox=sandbox, rate_limit=rate_limit,
-               trust_proxy=trust_proxy, workers=workers, log_level=level)
+    run_server(
+        project,
+        host=host,
+        port=port,
+        sandbox=sandbox,
+        rate_limit=rate_limit,
+        trust_proxy=trust_proxy,
+        workers=workers,
+        log_level=level,
+    )
 
 
 @main.command()

@@ -50,9 +50,7 @@ from collections.abc import Mapping, Sequence
 __all__ = ["COMBINATORS", "OPERATORS", "evaluate", "names", "validate"]
 
 #: Operators allowed inside a matcher mapping (``field: {op: operand}``).
-OPERATORS: frozenset[str] = frozenset(
-    {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "filled"}
-)
+OPERATORS: frozenset[str] = frozenset({"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "filled"})
 #: Reserved entry names that combine conditions instead of naming a field.
 COMBINATORS: frozenset[str] = frozenset({"any", "not"})
 
@@ -168,9 +166,7 @@ def _check_matcher(matcher: object, where: str, problems: list[str]) -> None:
     elif isinstance(matcher, Mapping):
         if len(matcher) != 1:
             ops = ", ".join(f"`{k}`" for k in matcher) or "none"
-            problems.append(
-                f"`{where}`: an operator mapping needs exactly one operator, got {ops}"
-            )
+            problems.append(f"`{where}`: an operator mapping needs exactly one operator, got {ops}")
             return
         ((op, operand),) = matcher.items()
         if not isinstance(op, str) or op not in OPERATORS:
@@ -184,9 +180,7 @@ def _check_matcher(matcher: object, where: str, problems: list[str]) -> None:
             return
         _check_operand(op, operand, where, problems)
     elif matcher is None:
-        problems.append(
-            f"`{where}`: no value to compare with; use `{{filled: false}}` to test for an empty answer"
-        )
+        problems.append(f"`{where}`: no value to compare with; use `{{filled: false}}` to test for an empty answer")
     elif not _is_scalar(matcher):
         problems.append(f"`{where}`: expected a value, a list or an operator, got {_describe(matcher)}")
 
@@ -217,8 +211,7 @@ def _check_scalar_list(items: list[object], where: str, problems: list[str]) -> 
                 last = where.rsplit(".", 1)[-1]
                 hint = _suggest(last, COMBINATORS) if last not in COMBINATORS else ""
             problems.append(
-                f"`{where}[{i}]`: list items must be strings, numbers or booleans, "
-                f"got {_describe(item)}{hint}"
+                f"`{where}[{i}]`: list items must be strings, numbers or booleans, got {_describe(item)}{hint}"
             )
 
 

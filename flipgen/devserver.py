@@ -95,8 +95,9 @@ class Snapshot:
     @cached_property
     def state(self) -> bytes:
         """The JSON the client script reads: build id, per-site versions, errors."""
-        return json.dumps({"build": self.build, "versions": dict(self.versions),
-                           "errors": list(self.errors)}, separators=(",", ":")).encode()
+        return json.dumps(
+            {"build": self.build, "versions": dict(self.versions), "errors": list(self.errors)}, separators=(",", ":")
+        ).encode()
 
     @cached_property
     def csp(self) -> dict[str, str]:
@@ -237,8 +238,9 @@ class Builder:
         deps: frozenset[Path] = frozenset()
         if site is not None:
             refs = [site.brand.logo, site.brand.favicon, site.brand.custom_css, site.seo.og_image]
-            deps = frozenset((path.parent / r).resolve() for r in refs
-                             if r and not r.startswith(("http://", "https://")))
+            deps = frozenset(
+                (path.parent / r).resolve() for r in refs if r and not r.startswith(("http://", "https://"))
+            )
         out = SiteOutput(path, slug, list(loaded.diagnostics), deps=deps)
         if site is None or any(d.severity == "error" for d in out.diagnostics):
             return out
@@ -252,8 +254,13 @@ class Builder:
         """A render failure (template, asset) as a positioned diagnostic where possible."""
         cause = exc.__cause__
         if isinstance(cause, jinja2.TemplateSyntaxError) and cause.filename:
-            return Diagnostic(self.rel(Path(cause.filename)), cause.lineno or 1, 1,
-                              f"template syntax error: {cause.message}", code="template")
+            return Diagnostic(
+                self.rel(Path(cause.filename)),
+                cause.lineno or 1,
+                1,
+                f"template syntax error: {cause.message}",
+                code="template",
+            )
         if isinstance(cause, jinja2.TemplateError):
             # Jinja rewrites tracebacks so template frames carry the template file and line.
             tb = cause.__traceback__
@@ -264,8 +271,7 @@ class Builder:
                     where = (name, tb.tb_lineno)
                 tb = tb.tb_next
             if where:
-                return Diagnostic(self.rel(Path(where[0])), where[1], 1, f"template error: {cause}",
-                                  code="template")
+                return Diagnostic(self.rel(Path(where[0])), where[1], 1, f"template error: {cause}", code="template")
         return Diagnostic(rel, 1, 1, exc.message.removeprefix(f"{rel}: "), code="render")
 
     def _finish(self, label: str, paths: list[Path], started: float, *, full: bool) -> Report:
@@ -299,8 +305,15 @@ class Builder:
             if use is None or use.slug is None or use.entry is None or use.files is None:
                 continue
             if use.slug in owners:
-                errors.append(Diagnostic(self.rel(path), 1, 1, f"slug `{use.slug}` is already used by {owners[use.slug]}",
-                                         code="duplicate-slug"))
+                errors.append(
+                    Diagnostic(
+                        self.rel(path),
+                        1,
+                        1,
+                        f"slug `{use.slug}` is already used by {owners[use.slug]}",
+                        code="duplicate-slug",
+                    )
+                )
                 continue
             owners[use.slug] = self.rel(path)
             plan.files.update(use.files)
@@ -320,12 +333,19 @@ class Builder:
         error_dicts = tuple(self._error_dict(d) for d in errors)
         changed = bool(bumped) or error_dicts != previous.errors or set(titles) != set(previous.titles)
         if changed:
-            self.snapshot = Snapshot(build=build_id, files=plan.files, titles=titles, versions=versions,
-                                     errors=error_dicts, broken=frozenset(broken))
+            self.snapshot = Snapshot(
+                build=build_id,
+                files=plan.files,
+                titles=titles,
+                versions=versions,
+                errors=error_dicts,
+                broken=frozenset(broken),
+            )
         else:
             self.counter -= 1
-        return Report(label, time.perf_counter() - started, [s for s in titles if s in bumped], errors, warnings,
-                      changed)
+        return Report(
+            label, time.perf_counter() - started, [s for s in titles if s in bumped], errors, warnings, changed
+        )
 
     def _error_dict(self, d: Diagnostic) -> dict[str, Any]:
         """An error with its source line, so the overlay can point a caret at the column."""
@@ -349,8 +369,13 @@ SWAP_SUFFIXES = (".swp", ".swx", ".swo", "~", ".tmp", ".part", ".crdownload")
 
 def ignored_name(name: str) -> bool:
     """Editor droppings: vim swap files and its `4913` probe, Emacs `.#` locks, backups."""
-    return (name.endswith(SWAP_SUFFIXES) or name == "4913" or name.startswith(".#")
-            or (name.startswith("#") and name.endswith("#")) or name.startswith(".~"))
+    return (
+        name.endswith(SWAP_SUFFIXES)
+        or name == "4913"
+        or name.startswith(".#")
+        or (name.startswith("#") and name.endswith("#"))
+        or name.startswith(".~")
+    )
 
 
 class Watcher:
@@ -401,6 +426,7 @@ class Watcher:
 
     def later(self, paths: set[Path], delay: float) -> None:
         """Queue paths again after ``delay`` (a file that vanished mid-save)."""
+
         def requeue() -> None:
             for p in paths:
                 self.add(str(p))
@@ -426,8 +452,9 @@ class Watcher:
             try:
                 self.callback(batch)
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive any rebuild bug
-                _say(f"error: rebuild crashed ({type(exc).__name__}: {exc}); still serving the last good build",
-                     err=True)
+                _say(
+                    f"error: rebuild crashed ({type(exc).__name__}: {exc}); still serving the last good build", err=True
+                )
 
     def stop(self) -> None:
         with self.cond:
@@ -451,7 +478,11 @@ class _Handler(_handler_base()):  # type: ignore[misc]
     def on_any_event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        if event.event_type == "closed" or not event.is_directory or event.event_type in ("created", "deleted", "moved"):
+        if (
+            event.event_type == "closed"
+            or not event.is_directory
+            or event.event_type in ("created", "deleted", "moved")
+        ):
             self.watcher.add(event.src_path)
             dest = getattr(event, "dest_path", "")
             if dest:
@@ -514,8 +545,12 @@ class DevApp:
         path: str = scope["path"]
         method: str = scope["method"]
         token = self.token_app
-        if (path.startswith("/api/") or path in token.token_paths or path in token.refresh_paths
-                or path in ("/healthz", "/openapi.json")):
+        if (
+            path.startswith("/api/")
+            or path in token.token_paths
+            or path in token.refresh_paths
+            or path in ("/healthz", "/openapi.json")
+        ):
             await token(scope, receive, send)
             return
         if method not in ("GET", "HEAD"):
@@ -523,7 +558,7 @@ class DevApp:
             return
         snapshot = self.builder.snapshot  # one reference for the whole request: never half a build
         if path.startswith("/_flipgen/"):
-            await self._internal(path[len("/_flipgen/"):], snapshot, receive, send, method)
+            await self._internal(path[len("/_flipgen/") :], snapshot, receive, send, method)
             return
         rel = _safe_relpath(scope)
         if rel is None:
@@ -536,13 +571,19 @@ class DevApp:
         data = snapshot.files.get(key)
         if data is None:
             if (rel + "/index.html") in snapshot.files:
-                location = "/" + rel + "/" + (("?" + scope["query_string"].decode("latin-1")) if scope["query_string"] else "")
+                location = (
+                    "/" + rel + "/" + (("?" + scope["query_string"].decode("latin-1")) if scope["query_string"] else "")
+                )
                 await _respond(send, 301, b"", "text/plain", [(b"location", location.encode("latin-1"))])
                 return
             slug = rel.split("/", 1)[0]
-            page = _PAGE.format(title="Not found", body=(
-                f"<h1>Not found</h1><p><code>/{html.escape(rel)}</code> is not part of the build. "
-                f'<a href="/">All sites</a></p>'))
+            page = _PAGE.format(
+                title="Not found",
+                body=(
+                    f"<h1>Not found</h1><p><code>/{html.escape(rel)}</code> is not part of the build. "
+                    f'<a href="/">All sites</a></p>'
+                ),
+            )
             await self._html(send, page.encode(), snapshot.versions.get(slug, ""), method, site=slug, status=404)
             return
         ctype = _content_type(key)
@@ -552,19 +593,30 @@ class DevApp:
             csp = snapshot.csp.get(slug)
             if csp:
                 headers.append((b"content-security-policy", csp.encode("latin-1")))
-            await self._html(send, data, snapshot.versions.get(slug, snapshot.build), method, site=slug,
-                             headers=headers)
+            await self._html(
+                send, data, snapshot.versions.get(slug, snapshot.build), method, site=slug, headers=headers
+            )
             return
         if _HASHED.search(key):
             # Content-hashed names never change meaning: a reload then refetches only the HTML.
             headers.append((b"cache-control", b"public, max-age=31536000, immutable"))
         await _respond(send, 200, b"" if method == "HEAD" else data, ctype, headers, length=len(data))
 
-    async def _html(self, send: Send, page: bytes, version: str, method: str, *, site: str = "", status: int = 200,
-                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    async def _html(
+        self,
+        send: Send,
+        page: bytes,
+        version: str,
+        method: str,
+        *,
+        site: str = "",
+        status: int = 200,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         body = inject(page, version, site, self.livereload)
-        await _respond(send, status, b"" if method == "HEAD" else body, "text/html; charset=utf-8", headers,
-                       length=len(body))
+        await _respond(
+            send, status, b"" if method == "HEAD" else body, "text/html; charset=utf-8", headers, length=len(body)
+        )
 
     async def _internal(self, name: str, snapshot: Snapshot, receive: Receive, send: Send, method: str) -> None:
         if name == "livereload" and self.livereload:
@@ -590,15 +642,28 @@ class DevApp:
 
         watcher = asyncio.ensure_future(watch_disconnect())
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", b"text/event-stream"), (b"cache-control", b"no-store"),
-                (b"x-accel-buffering", b"no")]})
-            await send({"type": "http.response.body", "body": b"retry: 500\n\n" + _event("hello", snapshot.state),
-                        "more_body": True})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream"),
+                        (b"cache-control", b"no-store"),
+                        (b"x-accel-buffering", b"no"),
+                    ],
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"retry: 500\n\n" + _event("hello", snapshot.state),
+                    "more_body": True,
+                }
+            )
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), SSE_PING)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     item = b": ping\n\n"
                 if item is None:
                     break
@@ -614,14 +679,21 @@ class DevApp:
         rows = []
         for slug in sorted(snapshot.titles):
             badge = ' <span class="fg-badge">error</span>' if slug in snapshot.broken else ""
-            rows.append(f'<li><a href="/{html.escape(slug)}/"><strong>{html.escape(snapshot.titles[slug])}</strong>'
-                        f"<span>/{html.escape(slug)}/</span></a>{badge}</li>")
+            rows.append(
+                f'<li><a href="/{html.escape(slug)}/"><strong>{html.escape(snapshot.titles[slug])}</strong>'
+                f"<span>/{html.escape(slug)}/</span></a>{badge}</li>"
+            )
         listing = f'<ul class="fg-sites">{"".join(rows)}</ul>' if rows else "<p>No site has built yet.</p>"
         upstream = "the offline Smile emulator" if self.mode == "sandbox" else "the real Smile API"
-        where = (f"<p class='fg-note'>Build written to <code>{html.escape(str(self.output_dir))}</code>.</p>"
-                 if self.output_dir else "")
-        body = (f"<h1>flipgen preview</h1><p>{len(snapshot.titles)} site{'s' * (len(snapshot.titles) != 1)}. "
-                f"Token endpoint <code>POST /api/link-token</code> answers from {upstream}.</p>{listing}{where}")
+        where = (
+            f"<p class='fg-note'>Build written to <code>{html.escape(str(self.output_dir))}</code>.</p>"
+            if self.output_dir
+            else ""
+        )
+        body = (
+            f"<h1>flipgen preview</h1><p>{len(snapshot.titles)} site{'s' * (len(snapshot.titles) != 1)}. "
+            f"Token endpoint <code>POST /api/link-token</code> answers from {upstream}.</p>{listing}{where}"
+        )
         return _PAGE.format(title="flipgen preview", body=body).encode()
 
 
@@ -650,8 +722,10 @@ def inject(page: bytes, version: str, site: str = "", livereload: bool = True) -
     the site list); the script reloads the page when the server announces another one.
     """
     mode = "" if livereload else ' data-reload="off"'
-    tag = (f'<script src="/_flipgen/livereload.js" data-build="{html.escape(version)}" '
-           f'data-site="{html.escape(site)}"{mode} defer></script>\n').encode()
+    tag = (
+        f'<script src="/_flipgen/livereload.js" data-build="{html.escape(version)}" '
+        f'data-site="{html.escape(site)}"{mode} defer></script>\n'
+    ).encode()
     at = page.lower().rfind(b"</body>")
     return page[:at] + tag + page[at:] if at >= 0 else page + tag
 
@@ -691,11 +765,21 @@ def _content_type(name: str) -> str:
 _HASHED = re.compile(r"(^|/)assets/[^/]+\.[0-9a-f]{10}(\.[A-Za-z0-9]+)?$")
 
 
-async def _respond(send: Send, status: int, body: bytes, ctype: str, headers: list[tuple[bytes, bytes]] | None = None,
-                   *, length: int | None = None) -> None:
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    ctype: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    length: int | None = None,
+) -> None:
     extra = headers or []
-    base = [(b"content-type", ctype.encode()), (b"content-length", str(len(body) if length is None else length).encode()),
-            (b"x-content-type-options", b"nosniff")]
+    base = [
+        (b"content-type", ctype.encode()),
+        (b"content-length", str(len(body) if length is None else length).encode()),
+        (b"x-content-type-options", b"nosniff"),
+    ]
     if not any(name == b"cache-control" for name, _ in extra):
         base.append((b"cache-control", b"no-store"))
     await send({"type": "http.response.start", "status": status, "headers": base + extra})
@@ -750,7 +834,11 @@ class Session:
             if path == root / CONFIG_NAME or path == templates or path.is_relative_to(templates):
                 full_reason = full_reason or builder.rel(path)
             elif project is not None and (path == project.sites_dir or path.is_relative_to(project.sites_dir)):
-                if path.parent == project.sites_dir and path.suffix in (".yaml", ".yml") and not path.name.startswith("."):
+                if (
+                    path.parent == project.sites_dir
+                    and path.suffix in (".yaml", ".yml")
+                    and not path.name.startswith(".")
+                ):
                     sites.add(path)
                 elif path == project.sites_dir:
                     full_reason = full_reason or builder.rel(path)
@@ -821,8 +909,11 @@ class Session:
         if report.errors:
             for d in report.errors:
                 _say(f"{d.file}:{d.line}:{d.col}: error: {d.message}", err=True)
-            _say(f"{'built' if startup else 'rebuilt'} {report.label} in {ms:.0f} ms{why} with {len(report.errors)} "
-                 "error(s): pages show them in an overlay and keep their last good build", err=True)
+            _say(
+                f"{'built' if startup else 'rebuilt'} {report.label} in {ms:.0f} ms{why} with {len(report.errors)} "
+                "error(s): pages show them in an overlay and keep their last good build",
+                err=True,
+            )
         elif not self.quiet:
             if startup:
                 _say(f"built {report.label.removeprefix('all ')} in {ms:.0f} ms")
@@ -848,17 +939,28 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise UserError(f"port {port} on {host} is already in use (another `flipgen serve`?); "
-                            f"stop it or choose another port with --port {port + 1 if port else 8001}") from None
+            raise UserError(
+                f"port {port} on {host} is already in use (another `flipgen serve`?); "
+                f"stop it or choose another port with --port {port + 1 if port else 8001}"
+            ) from None
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
 
 
-def serve(project: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int = 8000,
-          open_browser: bool = False, live: bool = False, livereload: bool = True, poll: bool = False,
-          verbose: int = 0, quiet: bool = False) -> None:
+def serve(
+    project: str | os.PathLike[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    open_browser: bool = False,
+    live: bool = False,
+    livereload: bool = True,
+    poll: bool = False,
+    verbose: int = 0,
+    quiet: bool = False,
+) -> None:
     """Build PROJECT in memory, serve it with the token endpoint, and rebuild on change.
 
     Runs until interrupted. Raises :class:`UserError` for an unusable folder, missing
@@ -868,8 +970,11 @@ def serve(project: str | os.PathLike[str] | None = None, *, host: str = "127.0.0
 
     root = Path(project).resolve() if project is not None else Path.cwd().resolve()
     if not root.is_dir():
-        raise UserError(f"no such folder: {root}" if not root.exists() else
-                        f"{root} is a file; give the project folder (the one holding `sites/`)")
+        raise UserError(
+            f"no such folder: {root}"
+            if not root.exists()
+            else f"{root} is a file; give the project folder (the one holding `sites/`)"
+        )
     sock = _bind(host, port)
     session: Session | None = None
     try:
@@ -878,17 +983,27 @@ def serve(project: str | os.PathLike[str] | None = None, *, host: str = "127.0.0
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{actual}/"
         if host not in LOCAL_HOSTS:
-            _say(f"warning: listening on {host}: anyone on your network can open the preview and mint "
-                 f"{'real Smile' if live else 'emulator'} tokens. Use --host 127.0.0.1 to keep it local.", err=True)
+            _say(
+                f"warning: listening on {host}: anyone on your network can open the preview and mint "
+                f"{'real Smile' if live else 'emulator'} tokens. Use --host 127.0.0.1 to keep it local.",
+                err=True,
+            )
         # Watch before saying "serving": an edit made right after that line is seen.
         session.watcher.start(session.builder.watched_dirs())
         if not quiet:
             upstream = "real Smile API" if live else "Smile emulator"
-            _say(f"serving {url} (token endpoint: {upstream}; "
-                 f"live reload {'on' if livereload else 'off'}) — press Ctrl-C to stop")
-        config = uvicorn.Config(session.app, log_level="info" if verbose > 1 else "warning",
-                                access_log=verbose > 1, lifespan="on", server_header=False,
-                                timeout_graceful_shutdown=2)
+            _say(
+                f"serving {url} (token endpoint: {upstream}; "
+                f"live reload {'on' if livereload else 'off'}) — press Ctrl-C to stop"
+            )
+        config = uvicorn.Config(
+            session.app,
+            log_level="info" if verbose > 1 else "warning",
+            access_log=verbose > 1,
+            lifespan="on",
+            server_header=False,
+            timeout_graceful_shutdown=2,
+        )
         server = _Server(config, session.app)
         if open_browser:
             threading.Timer(0.3, webbrowser.open, args=(url,)).start()

@@ -55,8 +55,15 @@ class Positions:
         mark = self.keys.get(path)
         return mark if mark is not None else self.value(path)
 
-    def diag(self, path: Path_, message: str, *, at_key: bool = False, code: str = "",
-             severity: typing.Literal["error", "warning"] = "error") -> Diagnostic:
+    def diag(
+        self,
+        path: Path_,
+        message: str,
+        *,
+        at_key: bool = False,
+        code: str = "",
+        severity: typing.Literal["error", "warning"] = "error",
+    ) -> Diagnostic:
         file, line, col = self.key(path) if at_key else self.value(path)
         return Diagnostic(file, line, col, message, severity, code)
 
@@ -90,14 +97,23 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
 
 _constructor = yaml.constructor.SafeConstructor()
 _SYNTAX_HINTS = (
-    ("found character that cannot start any token", "a character that cannot start a value here; put the text in quotes"),
-    ("mapping values are not allowed", "a `:` where a value was expected: put text containing `: ` in quotes, or check the indentation"),
+    (
+        "found character that cannot start any token",
+        "a character that cannot start a value here; put the text in quotes",
+    ),
+    (
+        "mapping values are not allowed",
+        "a `:` where a value was expected: put text containing `: ` in quotes, or check the indentation",
+    ),
     ("could not find expected ':'", "a line that is not `key: value`: check the indentation or add the missing `:`"),
     ("expected ',' or ']'", "an unclosed `[`: add the missing `]` or a comma between items"),
     ("expected ',' or '}'", "an unclosed `{`: add the missing `}` or a comma between entries"),
     ("found unexpected end of stream", "the file ends inside a quoted string: close the quote"),
     ("did not find expected key", "a line indented differently from the keys around it"),
-    ("did not find expected '-' indicator", "this line is indented differently from the lines above it: line up `- ` items with each other and keys with the keys above"),
+    (
+        "did not find expected '-' indicator",
+        "this line is indented differently from the lines above it: line up `- ` items with each other and keys with the keys above",
+    ),
     ("found undefined alias", "an `*alias` with no matching `&anchor`"),
 )
 
@@ -107,9 +123,14 @@ def _syntax_diagnostic(exc: yaml.YAMLError, file: str, source: str = "") -> Diag
         # A control character (NUL, form feed…): usually a binary or mis-saved file.
         before = source[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        return Diagnostic(file, line, col,
-                          f"the file contains a control character (U+{exc.character:04X}) that YAML does not allow: "
-                          "remove it, or check that this is a text file saved as UTF-8", code="yaml-syntax")
+        return Diagnostic(
+            file,
+            line,
+            col,
+            f"the file contains a control character (U+{exc.character:04X}) that YAML does not allow: "
+            "remove it, or check that this is a text file saved as UTF-8",
+            code="yaml-syntax",
+        )
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = str(getattr(exc, "problem", "") or exc)
@@ -118,7 +139,7 @@ def _syntax_diagnostic(exc: yaml.YAMLError, file: str, source: str = "") -> Diag
     lines = source.split("\n")
     message = f"YAML syntax error: {problem}"
     # libyaml reports a tab as "a character that cannot start any token": look at it.
-    if mark is not None and line <= len(lines) and lines[line - 1][col - 1:col] == "\t":
+    if mark is not None and line <= len(lines) and lines[line - 1][col - 1 : col] == "\t":
         message = "YAML syntax error: a tab character: YAML indentation must use spaces"
     else:
         for needle, hint in _SYNTAX_HINTS:
@@ -139,7 +160,7 @@ _BASIC_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float"
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 def _construct(tag: str, value: str, mark: Any) -> Any:
@@ -155,7 +176,7 @@ def _plain(value: str, mark: Any) -> Any:
         return _plain_cache[value]
     except KeyError:
         pass
-    tag = _resolver.resolve(yaml.ScalarNode, value, (True, False))
+    tag = _resolver.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     result = value if tag == _STR_TAG else _construct(tag, value, mark)
     if len(_plain_cache) < 4096:
         _plain_cache[value] = result
@@ -202,7 +223,9 @@ class _Builder:
         bad_tag = kind is not yaml.ScalarEvent and getattr(event, "tag", None) not in _COLLECTION_TAGS
         if bad_tag:
             # e.g. `!!python/object/apply:os.system [...]`: read safely, but never silently.
-            self.problem(event, f"unsupported YAML tag `{_short_tag(event.tag)}`: only plain values are allowed", "yaml-tag")
+            self.problem(
+                event, f"unsupported YAML tag `{_short_tag(event.tag)}`: only plain values are allowed", "yaml-tag"
+            )
         if kind is yaml.ScalarEvent:
             result = self.scalar(event)
         elif kind is yaml.MappingStartEvent:
@@ -216,7 +239,9 @@ class _Builder:
             result = items
         elif kind is yaml.AliasEvent:
             if event.anchor not in self.anchors:
-                self.problem(event, f"YAML syntax error: `*{event.anchor}` has no matching `&{event.anchor}`", "yaml-syntax")
+                self.problem(
+                    event, f"YAML syntax error: `*{event.anchor}` has no matching `&{event.anchor}`", "yaml-syntax"
+                )
             return self.anchors.get(event.anchor)
         else:  # pragma: no cover - the parser yields only the kinds above here
             return None
@@ -240,7 +265,11 @@ class _Builder:
             kpath = path + (key,)
             if key in out:
                 first = self.pos.keys[kpath]
-                self.problem(key_event, f"duplicate key `{key}` (first set at line {first[1]}); remove one of them", "duplicate-key")
+                self.problem(
+                    key_event,
+                    f"duplicate key `{key}` (first set at line {first[1]}); remove one of them",
+                    "duplicate-key",
+                )
                 self.value(events, value_event, path + ("\0",))
                 continue
             self.pos.keys[kpath] = self.mark(key_event)
@@ -265,14 +294,28 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions, list[Diagnostic]]:
             if kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    builder.problem(event, "only one YAML document per file: remove this `---` and what follows", "yaml-documents")
+                    builder.problem(
+                        event, "only one YAML document per file: remove this `---` and what follows", "yaml-documents"
+                    )
                     break
             elif kind in (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent):
                 data = builder.value(events, event, ())
     except yaml.YAMLError as exc:
         return None, pos, [_syntax_diagnostic(exc, file, text)]
     except (ValueError, RecursionError) as exc:  # e.g. NUL bytes, absurd nesting
-        return None, pos, [Diagnostic(file, 1, 1, f"not readable as YAML ({type(exc).__name__}); check the file is text", code="yaml-syntax")]
+        return (
+            None,
+            pos,
+            [
+                Diagnostic(
+                    file,
+                    1,
+                    1,
+                    f"not readable as YAML ({type(exc).__name__}); check the file is text",
+                    code="yaml-syntax",
+                )
+            ],
+        )
     finally:
         if loader is not None:
             loader.dispose()
@@ -313,12 +356,15 @@ _TYPE_WORDS = {
 _PATTERN_HELP = {
     ("screen", "id"): "a screen id starts with a lowercase letter, then up to 49 lowercase letters, digits, `-` or `_`",
     ("rule", "goto"): "a screen id starts with a lowercase letter, then up to 49 lowercase letters, digits, `-` or `_`",
-    ("screen", "next"): "a screen id starts with a lowercase letter, then up to 49 lowercase letters, digits, `-` or `_`",
+    (
+        "screen",
+        "next",
+    ): "a screen id starts with a lowercase letter, then up to 49 lowercase letters, digits, `-` or `_`",
     ("field", "id"): "a field id starts with a lowercase letter, then up to 49 lowercase letters, digits or `_`",
     ("site", "slug"): "a slug is lowercase letters, digits and `-`, starting with a letter or digit (at most 63)",
     ("site", "lang"): "use a BCP 47 language tag such as `en`, `en-GB` or `es-419`",
     ("site", "theme"): "a theme is a folder name: letters, digits, `-` and `_`",
-    ("colors", "*"): "a colour is `#rgb` or `#rrggbb`, e.g. `#0b5fff` (quote it: `\"#0b5fff\"`)",
+    ("colors", "*"): 'a colour is `#rgb` or `#rrggbb`, e.g. `#0b5fff` (quote it: `"#0b5fff"`)',
     ("param", "name"): "a param name starts with a letter, then up to 49 letters, digits or `_`",
     ("config", "base_url"): "use an absolute http(s) URL such as `https://apply.acme.example`",
     ("config", "allowed_origins"): "an origin is `scheme://host[:port]`, e.g. `https://www.acme.example`, with no path",
@@ -367,7 +413,11 @@ def _walk(root: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> tuple[Path_
             for member in tp:
                 if isinstance(member, type) and issubclass(member, BaseModel):
                     lit = member.model_fields.get("type")
-                    if lit is not None and isinstance(cur, dict) and typing.get_args(lit.annotation) == (cur.get("type"),):
+                    if (
+                        lit is not None
+                        and isinstance(cur, dict)
+                        and typing.get_args(lit.annotation) == (cur.get("type"),)
+                    ):
                         chosen = member
             if chosen is None and tp and typing.get_origin(_strip(tp[0])) is list:
                 chosen = tp[0]
@@ -388,7 +438,7 @@ def _walk(root: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> tuple[Path_
             parent_model = tp
             field = tp.model_fields.get(key)
             if field is None:
-                for name, f in tp.model_fields.items():
+                for _name, f in tp.model_fields.items():
                     if f.alias == key:
                         field = f
                         break
@@ -416,17 +466,34 @@ def _keys_of(model: Any) -> list[str]:
 def _kind(model: Any) -> str:
     name = getattr(model, "__name__", "")
     return {
-        "Site": "site", "Config": "config", "FormScreen": "screen", "WinkScreen": "screen",
-        "EndScreen": "screen", "FieldSpec": "field", "Rule": "rule", "Colors": "colors",
-        "Param": "param", "Brand": "brand", "Wink": "wink",
+        "Site": "site",
+        "Config": "config",
+        "FormScreen": "screen",
+        "WinkScreen": "screen",
+        "EndScreen": "screen",
+        "FieldSpec": "field",
+        "Rule": "rule",
+        "Colors": "colors",
+        "Param": "param",
+        "Brand": "brand",
+        "Wink": "wink",
     }.get(name, name.lower())
 
 
 # How an unknown key's owner is named: "unknown key `x` in a field".
 _OWNERS = {
-    "site": "", "screen": "a screen", "field": "a field", "rule": "a routing rule", "param": "a param",
-    "colors": "`brand.colors`", "brand": "`brand`", "wink": "`wink`", "option": "an option",
-    "oncomplete": "`on_complete`", "seo": "`seo`", "config": "flipgen.yaml",
+    "site": "",
+    "screen": "a screen",
+    "field": "a field",
+    "rule": "a routing rule",
+    "param": "a param",
+    "colors": "`brand.colors`",
+    "brand": "`brand`",
+    "wink": "`wink`",
+    "option": "an option",
+    "oncomplete": "`on_complete`",
+    "seo": "`seo`",
+    "config": "flipgen.yaml",
 }
 
 
@@ -452,12 +519,21 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         owner = _OWNERS.get(where, f"`{where}`" if where else "")
         return f"unknown key `{name}`{' in ' + owner if owner else ''}{hint}", True
     if kind == "missing":
-        owner = {"screen": "screen", "field": "field", "rule": "routing rule", "param": "param",
-                 "wink": "`wink` block", "site": "site"}.get(where, where or "mapping")
+        owner = {
+            "screen": "screen",
+            "field": "field",
+            "rule": "routing rule",
+            "param": "param",
+            "wink": "`wink` block",
+            "site": "site",
+        }.get(where, where or "mapping")
         return f"missing required key `{name}` in this {owner}", False
     if kind == "union_tag_invalid":
         tag = ctx.get("tag", "")
-        return f"unknown screen type `{tag}`{did_you_mean(str(tag), ['form', 'wink', 'end'])} (expected form, wink or end)", False
+        return (
+            f"unknown screen type `{tag}`{did_you_mean(str(tag), ['form', 'wink', 'end'])} (expected form, wink or end)",
+            False,
+        )
     if kind == "union_tag_not_found":
         node = data
         for part in path:
@@ -474,7 +550,10 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         expected = str(ctx.get("expected", "")).replace("'", "`")
         choices = [c.strip(" `") for c in expected.replace(" or ", ",").split(",") if c.strip(" `")]
         what = {"type": f"{where} type", "sdk": "SDK version"}.get(name, f"value for `{name}`" if name else "value")
-        return f"`{_shown(value)}` is not a valid {what}{did_you_mean(str(value), choices)} (expected {expected})", False
+        return (
+            f"`{_shown(value)}` is not a valid {what}{did_you_mean(str(value), choices)} (expected {expected})",
+            False,
+        )
     if kind in _TYPE_WORDS:
         expected = _TYPE_WORDS[kind]
         if name == "next" and kind == "list_type":
@@ -485,10 +564,12 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         if value is None and kind in ("string_type", "model_type", "list_type", "dict_type", "model_attributes_type"):
             extra = " — it is empty"
             if where == "colors":
-                extra += ": an unquoted `#` starts a YAML comment, so quote the colour (`\"#0b5fff\"`)"
+                extra += ': an unquoted `#` starts a YAML comment, so quote the colour (`"#0b5fff"`)'
         elif isinstance(value, bool) and (kind == "string_type" or "text" in expected.split(" ")[:1]):
-            extra = (f" — YAML read `{str(value).lower()}` as a true/false value (unquoted yes/no/on/off are too); "
-                     "put it in quotes")
+            extra = (
+                f" — YAML read `{str(value).lower()}` as a true/false value (unquoted yes/no/on/off are too); "
+                "put it in quotes"
+            )
         elif kind == "string_type" and isinstance(value, (int, float)):
             extra = f" — YAML read `{_shown(value)}` as a number; put it in quotes"
         if name:
@@ -503,7 +584,9 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         if where == "rule" or (where == "screen" and name == "next") or (where == "config" and not help_):
             help_ = help_ or f"does not match {ctx.get('pattern')}"
         shown = _shown(value)
-        noun = f"{where} {name}" if where in ("screen", "field", "param") and name in ("id", "name") else (name or "value")
+        noun = (
+            f"{where} {name}" if where in ("screen", "field", "param") and name in ("id", "name") else (name or "value")
+        )
         if where == "colors":
             noun = f"colour for `{name}`"
         return f"`{shown}` is not a valid {noun}: {help_ or 'it does not match ' + str(ctx.get('pattern'))}", False
@@ -514,8 +597,12 @@ def _message(err: Any, path: Path_, parent: Any, data: Any) -> tuple[str, bool]:
         return f"`{name}` must not be empty", False
     if kind in ("string_too_long",):
         return f"`{name}` is too long (at most {ctx.get('max_length')} characters)", False
-    bounds = {"greater_than_equal": "at least", "greater_than": "more than",
-              "less_than_equal": "at most", "less_than": "less than"}
+    bounds = {
+        "greater_than_equal": "at least",
+        "greater_than": "more than",
+        "less_than_equal": "at most",
+        "less_than": "less than",
+    }
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
         return f"`{name}` must be {bounds[kind]} {limit}", False
@@ -593,8 +680,13 @@ def _merge_positions(pos: Positions, defaults: Positions, base: Any, over: Any, 
                 _merge_positions(pos, defaults, value, over[key], sub)
 
 
-def load_site(path: Path, *, defaults: dict[str, Any] | None = None,
-              defaults_positions: Positions | None = None, file: str | None = None) -> Loaded:
+def load_site(
+    path: Path,
+    *,
+    defaults: dict[str, Any] | None = None,
+    defaults_positions: Positions | None = None,
+    file: str | None = None,
+) -> Loaded:
     """Read, parse and validate one site file. Never raises on bad input."""
     file = file or display_path(path)
     loaded = Loaded(path=path, positions=Positions(file))
@@ -606,12 +698,16 @@ def load_site(path: Path, *, defaults: dict[str, Any] | None = None,
     loaded.positions = pos
     loaded.diagnostics = diags
     if data is None and not diags:
-        loaded.diagnostics.append(Diagnostic(file, 1, 1, "the file is empty: a site needs at least `title` and `screens`", code="empty"))
+        loaded.diagnostics.append(
+            Diagnostic(file, 1, 1, "the file is empty: a site needs at least `title` and `screens`", code="empty")
+        )
         return loaded
     if data is None:
         return loaded
     if not isinstance(data, dict):
-        loaded.diagnostics.append(pos.diag((), "a site file must be a mapping of keys (`title: …`, `screens: …`)", code="not-mapping"))
+        loaded.diagnostics.append(
+            pos.diag((), "a site file must be a mapping of keys (`title: …`, `screens: …`)", code="not-mapping")
+        )
         return loaded
     if defaults:
         merged = deep_merge(defaults, data)
@@ -645,6 +741,10 @@ def load_config(path: Path) -> tuple[Config, Positions, list[Diagnostic]]:
     if data is None:
         return Config(), pos, []
     if not isinstance(data, dict):
-        return Config(), pos, [pos.diag((), "flipgen.yaml must be a mapping of keys (`output: dist`, …)", code="not-mapping")]
+        return (
+            Config(),
+            pos,
+            [pos.diag((), "flipgen.yaml must be a mapping of keys (`output: dist`, …)", code="not-mapping")],
+        )
     config, errors = validate(Config, data, pos)
     return (config if config is not None else Config()), pos, errors

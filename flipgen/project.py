@@ -47,7 +47,8 @@ class Project:
         if not self.sites_dir.is_dir():
             return []
         return sorted(
-            p for p in self.sites_dir.iterdir()
+            p
+            for p in self.sites_dir.iterdir()
             if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith(".")
         )
 

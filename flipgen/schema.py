@@ -7,7 +7,7 @@ error with a suggestion instead of being silently ignored.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -43,8 +43,18 @@ LANG = r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$"
 THEME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
 FIELD_TYPES = (
-    "text", "email", "tel", "number", "date", "textarea",
-    "select", "radio", "checkbox", "checkboxes", "consent", "hidden",
+    "text",
+    "email",
+    "tel",
+    "number",
+    "date",
+    "textarea",
+    "select",
+    "radio",
+    "checkbox",
+    "checkboxes",
+    "consent",
+    "hidden",
 )
 TEXT_TYPES = frozenset({"text", "email", "tel", "textarea"})
 CHOICE_TYPES = frozenset({"select", "radio", "checkboxes"})
@@ -120,14 +130,24 @@ class Option(Model):
     label: str
 
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 class FieldSpec(Model):
     id: Annotated[str, Field(pattern=FIELD_ID)]
     type: Literal[
-        "text", "email", "tel", "number", "date", "textarea",
-        "select", "radio", "checkbox", "checkboxes", "consent", "hidden",
+        "text",
+        "email",
+        "tel",
+        "number",
+        "date",
+        "textarea",
+        "select",
+        "radio",
+        "checkbox",
+        "checkboxes",
+        "consent",
+        "hidden",
     ]
     label: str | None = None
     help: str | None = None
@@ -141,10 +161,12 @@ class FieldSpec(Model):
     min: float | int | str | None = None
     max: float | int | str | None = None
     step: Annotated[float, Field(gt=0)] | Literal["any"] | None = None
-    options: list[Annotated[Option, BeforeValidator(_option, json_schema_input_type=Union[str, float, Option])]] | None = None
-    messages: dict[Literal[
-        "required", "min_length", "max_length", "pattern", "min", "max", "step", "format", "options"
-    ], str] = Field(default_factory=dict)
+    options: list[Annotated[Option, BeforeValidator(_option, json_schema_input_type=str | float | Option)]] | None = (
+        None
+    )
+    messages: dict[
+        Literal["required", "min_length", "max_length", "pattern", "min", "max", "step", "format", "options"], str
+    ] = Field(default_factory=dict)
     show_if: Condition | None = None
     metadata: bool = False
     value: str | None = None
@@ -163,16 +185,28 @@ def _next(value: Any) -> Any:
 Next = Annotated[
     list[Rule] | None,
     BeforeValidator(_next),
-    WithJsonSchema({
-        "anyOf": [
-            {"type": "string", "pattern": SCREEN_ID, "description": "the id of the next screen"},
-            {"type": "array", "minItems": 1, "description": "rules tried in order; the last has no `if`",
-             "items": {"type": "object", "additionalProperties": False, "required": ["goto"],
-                       "properties": {"if": {"type": "object", "minProperties": 1},
-                                      "goto": {"type": "string", "pattern": SCREEN_ID}}}},
-            {"type": "null"},
-        ]
-    }),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": SCREEN_ID, "description": "the id of the next screen"},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "description": "rules tried in order; the last has no `if`",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["goto"],
+                        "properties": {
+                            "if": {"type": "object", "minProperties": 1},
+                            "goto": {"type": "string", "pattern": SCREEN_ID},
+                        },
+                    },
+                },
+                {"type": "null"},
+            ]
+        }
+    ),
 ]
 
 
@@ -206,7 +240,7 @@ class EndScreen(ScreenBase):
     body: str | None = None
 
 
-Screen = Annotated[Union[FormScreen, WinkScreen, EndScreen], Field(discriminator="type")]
+Screen = Annotated[FormScreen | WinkScreen | EndScreen, Field(discriminator="type")]
 
 
 class OnComplete(Model):

@@ -161,15 +161,18 @@ class SmileClient:
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.budget = RetryBudget()
-        self._timeouts = {"connect": connect_timeout, "read": read_timeout,
-                          "write": read_timeout, "pool": connect_timeout}
+        self._timeouts = {
+            "connect": connect_timeout,
+            "read": read_timeout,
+            "write": read_timeout,
+            "pool": connect_timeout,
+        }
         if transport is None:
             proxy = _proxy_for(credentials.host)
             if proxy is None:
                 transport = KeepAliveTransport(max_connections=max_connections)
             else:
-                limits = httpx.Limits(max_connections=max_connections,
-                                      max_keepalive_connections=max_connections)
+                limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
                 transport = httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
         self._transport = transport
         basic = base64.b64encode(f"{credentials.key}:{credentials.secret}".encode()).decode()
@@ -233,8 +236,9 @@ class SmileClient:
         self.budget.deposit()
         attempt = 0
         while True:
-            request = httpx.Request("POST", url, headers=headers, content=body or b"",
-                                    extensions={"timeout": self._timeouts})
+            request = httpx.Request(
+                "POST", url, headers=headers, content=body or b"", extensions={"timeout": self._timeouts}
+            )
             try:
                 response = await self._transport.handle_async_request(request)
                 try:
@@ -257,7 +261,8 @@ class SmileClient:
                 envelope = _json_object(response)
                 if envelope is None:
                     raise SmileUpstreamError(
-                        "Smile's answer was not a JSON object", status=response.status_code,
+                        "Smile's answer was not a JSON object",
+                        status=response.status_code,
                         code="INVALID_RESPONSE",
                     )
                 return envelope
@@ -410,11 +415,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     host, port, ssl=tls, server_hostname=host if tls else None
                 )
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out",
-                                       request=request) from None
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out", request=request) from None
         except OSError as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}",
-                                     request=request) from None
+            raise httpx.ConnectError(
+                f"cannot connect to {host}:{port}: {exc.strerror or exc}", request=request
+            ) from None
         sock = writer.get_extra_info("socket")
         if sock is not None:
             # Head and body go out in one write, but never let Nagle hold back a request.
@@ -448,20 +453,17 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 status, headers, keep_alive = _parse_head(raw)
                 content, delimited = await _read_body(reader, request.method, status, headers)
             reusable = keep_alive and delimited
-            return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content),
-                                  request=request)
+            return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content), request=request)
         except _StaleConnection:
             raise
         except TimeoutError:
             raise httpx.ReadTimeout("no answer in time", request=request) from None
         except (asyncio.LimitOverrunError, ValueError) as exc:
-            raise httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}",
-                                            request=request) from None
+            raise httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}", request=request) from None
         except (OSError, asyncio.IncompleteReadError) as exc:  # resets, broken pipes, TLS errors
             if not started and isinstance(exc, ConnectionResetError | BrokenPipeError):
                 raise _StaleConnection from None
-            raise httpx.ReadError(f"connection lost: {type(exc).__name__}",
-                                  request=request) from None
+            raise httpx.ReadError(f"connection lost: {type(exc).__name__}", request=request) from None
         finally:
             if reusable:
                 conn.idle_until = time.monotonic() + self.keepalive_expiry

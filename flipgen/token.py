@@ -60,9 +60,7 @@ ENV_PREFIX = "FLIPGEN_TOKEN_"
 class ApiError(Exception):
     """An answer with a stable error code; ``message`` is read by people, not programs."""
 
-    def __init__(
-        self, status: int, code: str, message: str, headers: Headers | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: Headers | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -148,9 +146,7 @@ def load_credentials(
             f"SMILE_API_SECRET (in the environment or in {dotenv_path})."
         )
     if urlsplit(host).scheme not in ("http", "https") or not urlsplit(host).netloc:
-        raise UserError(
-            f"SMILE_API_HOST must be an http(s) URL such as {DEFAULT_HOST}, not {host!r}."
-        )
+        raise UserError(f"SMILE_API_HOST must be an http(s) URL such as {DEFAULT_HOST}, not {host!r}.")
     return Credentials(key=key, secret=secret, host=host)
 
 
@@ -268,9 +264,7 @@ class TokenApp:
         if origin is not None and origin_ok:
             cors = [(b"access-control-allow-origin", origin.encode("latin-1"))]
         try:
-            status, body, extra = await self._route(
-                method, path, scope, receive, headers, origin_ok, record
-            )
+            status, body, extra = await self._route(method, path, scope, receive, headers, origin_ok, record)
         except ApiError as err:
             status, extra = err.status, err.headers
             body = _json({"error": {"code": err.code, "message": err.message}})
@@ -280,8 +274,14 @@ class TokenApp:
         except Exception:
             log.exception("unexpected error while answering %s %s", method, path[:200])
             status, extra = 500, []
-            body = _json({"error": {"code": "internal_error", "message": "Something went wrong "
-                                    "in the token server. Please try again in a moment."}})
+            body = _json(
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "Something went wrong in the token server. Please try again in a moment.",
+                    }
+                }
+            )
             record["error"] = "internal_error"
         response_headers: Headers = [(b"cache-control", b"no-store"), (b"vary", b"Origin")]
         if status != 204:
@@ -315,29 +315,41 @@ class TokenApp:
         elif path in ("/healthz", "/openapi.json"):
             allowed = "GET, HEAD, OPTIONS"
         else:
-            raise ApiError(404, "not_found", f"Nothing here at {path[:200]}. The token endpoint "
-                           f"answers POST {DEFAULT_PATH} and POST {DEFAULT_PATH}/refresh.")
+            raise ApiError(
+                404,
+                "not_found",
+                f"Nothing here at {path[:200]}. The token endpoint "
+                f"answers POST {DEFAULT_PATH} and POST {DEFAULT_PATH}/refresh.",
+            )
         if method not in allowed.split(", "):
-            raise ApiError(405, "method_not_allowed", f"{path} accepts {allowed}, not {method}.",
-                           [(b"allow", allowed.encode())])
+            raise ApiError(
+                405, "method_not_allowed", f"{path} accepts {allowed}, not {method}.", [(b"allow", allowed.encode())]
+            )
         if method in ("GET", "HEAD"):
             if path == "/healthz":
                 return 200, _json({"status": "ok", "upstream": self.upstream_name}), []
             return 200, self.openapi, []
         if not origin_ok:
             origin = headers.get("origin", "")
-            raise ApiError(403, "origin_not_allowed", f"Pages on {origin[:200]} may not ask this "
-                           "server for tokens. Add that origin to `allowed_origins` in "
-                           "flipgen.yaml, rebuild, and restart the token server.")
+            raise ApiError(
+                403,
+                "origin_not_allowed",
+                f"Pages on {origin[:200]} may not ask this "
+                "server for tokens. Add that origin to `allowed_origins` in "
+                "flipgen.yaml, rebuild, and restart the token server.",
+            )
         if method == "OPTIONS":
             return 204, b"", _preflight_headers(allowed, headers)
         if self.limiter is not None:
             wait = self.limiter.check(self._client_ip(scope, headers))
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
-                raise ApiError(429, "rate_limited", f"Too many requests from this address. "
-                               f"Please wait {seconds} second(s) and try again.",
-                               [(b"retry-after", str(seconds).encode())])
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"Too many requests from this address. Please wait {seconds} second(s) and try again.",
+                    [(b"retry-after", str(seconds).encode())],
+                )
         payload = await _read_json(receive, headers)
         if path in self.refresh_paths:
             return 200, await self._refresh(payload, record), []
@@ -357,39 +369,49 @@ class TokenApp:
         _, settings = self._site_settings(fields, record)
         user_id = fields["userId"]
         if not isinstance(user_id, str) or not 1 <= len(user_id) <= MAX_USER_ID_LEN:
-            raise ApiError(400, "invalid_request", "`userId` must be the userId string returned "
-                           f"by {DEFAULT_PATH} (1 to {MAX_USER_ID_LEN} characters).")
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"`userId` must be the userId string returned by {DEFAULT_PATH} (1 to {MAX_USER_ID_LEN} characters).",
+            )
         # Smile's 404 here means the visitor's userId is unknown: the caller can fix that by
         # minting anew, so it is theirs to handle, not an upstream failure to retry.
-        unknown_user = ApiError(404, "not_found", "Smile does not know this userId. Ask for a "
-                                f"new token with POST {DEFAULT_PATH} instead.")
+        unknown_user = ApiError(
+            404, "not_found", f"Smile does not know this userId. Ask for a new token with POST {DEFAULT_PATH} instead."
+        )
         token = await self._upstream(self.smile.refresh_token(user_id), record, unknown_user)
         return _token_answer(token, settings)
 
-    def _site_settings(
-        self, fields: Mapping[str, Any], record: dict[str, Any]
-    ) -> tuple[Site, Mapping[str, Any]]:
+    def _site_settings(self, fields: Mapping[str, Any], record: dict[str, Any]) -> tuple[Site, Mapping[str, Any]]:
         slug = fields["site"]
         if not isinstance(slug, str) or not slug:
-            raise ApiError(400, "invalid_request", "`site` must be the site's slug, e.g. "
-                           '{"site": "acme-income"}.')
+            raise ApiError(400, "invalid_request", '`site` must be the site\'s slug, e.g. {"site": "acme-income"}.')
         record["site"] = slug[:100]
         site = self.sites.get(slug)
         if site is None:
             known = ", ".join(sorted(self.sites)) or "none"
-            raise ApiError(404, "unknown_site", f"There is no site `{slug[:100]}` in this "
-                           f"project's build (known sites: {known}). Check the slug, or rebuild "
-                           "and restart the token server after adding a site.")
+            raise ApiError(
+                404,
+                "unknown_site",
+                f"There is no site `{slug[:100]}` in this "
+                f"project's build (known sites: {known}). Check the slug, or rebuild "
+                "and restart the token server after adding a site.",
+            )
         if site.wink is None:
-            raise ApiError(400, "invalid_request", f"Site `{slug}` has no `wink` settings, so it "
-                           "does not use tokens. Add a `wink` block to its YAML file.")
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"Site `{slug}` has no `wink` settings, so it "
+                "does not use tokens. Add a `wink` block to its YAML file.",
+            )
         screen = fields.get("screen")
         if screen is None:
             return site, site.wink
         if not isinstance(screen, str) or screen not in site.screens:
             known = ", ".join(sorted(site.screens)) or "none"
-            raise ApiError(400, "invalid_request", f"`screen` must name a wink screen of site "
-                           f"`{slug}` (wink screens: {known}).")
+            raise ApiError(
+                400, "invalid_request", f"`screen` must name a wink screen of site `{slug}` (wink screens: {known})."
+            )
         return site, site.screens[screen]
 
     async def _upstream(
@@ -402,8 +424,11 @@ class TokenApp:
             token = await call
         except SmileTimeout as err:
             record["upstream"] = {"error": err.message}
-            raise ApiError(504, "upstream_timeout", "Smile, the account-linking service, did "
-                           "not answer in time. Please try again in a moment.") from None
+            raise ApiError(
+                504,
+                "upstream_timeout",
+                "Smile, the account-linking service, did not answer in time. Please try again in a moment.",
+            ) from None
         except SmileError as err:
             record["upstream"] = {"status": err.status, "code": err.code}
             record["requestId"] = err.request_id
@@ -463,10 +488,16 @@ def _preflight_headers(allowed: str, headers: Mapping[str, str]) -> Headers:
 async def _read_json(receive: Receive, headers: Mapping[str, str]) -> Any:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "Send the request body as JSON with the "
-                       "header `Content-Type: application/json`.")
-    too_large = ApiError(413, "body_too_large", f"The request body is over {MAX_BODY // 1024} "
-                         "KiB. Send only the site, the metadata answers and the userId.")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send the request body as JSON with the header `Content-Type: application/json`.",
+        )
+    too_large = ApiError(
+        413,
+        "body_too_large",
+        f"The request body is over {MAX_BODY // 1024} KiB. Send only the site, the metadata answers and the userId.",
+    )
     declared = headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -489,24 +520,23 @@ async def _read_json(receive: Receive, headers: Mapping[str, str]) -> Any:
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON. Send an object "
-                       'such as {"site": "acme-income", "metadata": {}}.') from None
+        raise ApiError(
+            400,
+            "invalid_json",
+            'The request body is not valid JSON. Send an object such as {"site": "acme-income", "metadata": {}}.',
+        ) from None
 
 
-def _expect_fields(
-    payload: Any, *, required: tuple[str, ...], optional: tuple[str, ...]
-) -> Mapping[str, Any]:
+def _expect_fields(payload: Any, *, required: tuple[str, ...], optional: tuple[str, ...]) -> Mapping[str, Any]:
     example = ", ".join(f'"{name}"' for name in required + optional)
     if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_request", f"The request body must be a JSON object with "
-                       f"the fields {example}.")
+        raise ApiError(400, "invalid_request", f"The request body must be a JSON object with the fields {example}.")
     missing = [name for name in required if name not in payload]
     unknown = sorted(set(payload) - set(required) - set(optional))
     if missing or unknown:
         problems = [f"missing `{name}`" for name in missing]
         problems += [f"unknown field `{name[:50]}`" for name in unknown]
-        raise ApiError(400, "invalid_request", f"The request has {'; '.join(problems)}. It "
-                       f"takes the fields {example}.")
+        raise ApiError(400, "invalid_request", f"The request has {'; '.join(problems)}. It takes the fields {example}.")
     return payload
 
 
@@ -514,59 +544,66 @@ def _check_metadata(metadata: Any, site: Site) -> dict[str, str]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
-        raise ApiError(400, "invalid_metadata", "`metadata` must be an object of answers, "
-                       'e.g. {"ref": "abc"}.')
+        raise ApiError(400, "invalid_metadata", '`metadata` must be an object of answers, e.g. {"ref": "abc"}.')
     problems = []
     for key, value in metadata.items():
         shown = key[:MAX_KEY_LEN]
         if key not in site.metadata_keys:
             declared = ", ".join(sorted(site.metadata_keys)) or "none"
-            problems.append(f"`{shown}` is not a field or param marked `metadata: true` in site "
-                            f"`{site.slug}` (declared: {declared})")
+            problems.append(
+                f"`{shown}` is not a field or param marked `metadata: true` in site "
+                f"`{site.slug}` (declared: {declared})"
+            )
         elif len(key) > MAX_KEY_LEN:
             problems.append(f"the name `{shown}…` is longer than {MAX_KEY_LEN} characters")
         if not isinstance(value, str):
             problems.append(f"the value of `{shown}` must be text")
         elif not value.isascii():
-            problems.append(f"the value of `{shown}` contains non-ASCII characters, which Smile "
-                            "does not accept")
+            problems.append(f"the value of `{shown}` contains non-ASCII characters, which Smile does not accept")
         elif len(value) > MAX_VALUE_LEN:
             problems.append(f"the value of `{shown}` is longer than {MAX_VALUE_LEN} characters")
     if len(metadata) > MAX_METADATA_KEYS:
-        problems.append(f"{len(metadata)} metadata entries sent; Smile accepts at most "
-                        f"{MAX_METADATA_KEYS}")
+        problems.append(f"{len(metadata)} metadata entries sent; Smile accepts at most {MAX_METADATA_KEYS}")
     if problems:
         raise ApiError(400, "invalid_metadata", "Metadata rejected: " + "; ".join(problems) + ".")
     return metadata
 
 
 def _token_answer(token: MintedToken, settings: Mapping[str, Any]) -> bytes:
-    return _json({
-        "userToken": token.access_token,
-        "userId": token.user_id,
-        "expiresAt": token.expires_at,
-        "mode": token.mode,
-        "templateId": settings.get("template_id"),
-        "providers": list(settings.get("providers") or []),
-        "topProviders": list(settings.get("top_providers") or []),
-        "enableUpload": bool(settings.get("enable_upload", False)),
-    })
+    return _json(
+        {
+            "userToken": token.access_token,
+            "userId": token.user_id,
+            "expiresAt": token.expires_at,
+            "mode": token.mode,
+            "templateId": settings.get("template_id"),
+            "providers": list(settings.get("providers") or []),
+            "topProviders": list(settings.get("top_providers") or []),
+            "enableUpload": bool(settings.get("enable_upload", False)),
+        }
+    )
 
 
 def _upstream_message(err: SmileError) -> str:
     if err.status in (401, 403):
-        return ("Smile refused this server's API credentials. The site owner should check "
-                "SMILE_API_KEY, SMILE_API_SECRET and SMILE_API_HOST (sandbox keys only work with "
-                "the sandbox host).")
+        return (
+            "Smile refused this server's API credentials. The site owner should check "
+            "SMILE_API_KEY, SMILE_API_SECRET and SMILE_API_HOST (sandbox keys only work with "
+            "the sandbox host)."
+        )
     if err.status == 429:
         return "Smile is receiving too many requests right now. Please try again in a minute."
     if err.status is not None and err.status >= 500:
         return "Smile is having trouble right now. Please try again in a few minutes."
     if err.code == "CONNECTION_ERROR":
-        return ("This server could not reach Smile. Please try again in a few minutes; if it "
-                "persists, the site owner should check SMILE_API_HOST and the network.")
-    return (f"Smile rejected the request ({err.code or err.status}). Please try again; if it "
-            "persists, contact the site owner.")
+        return (
+            "This server could not reach Smile. Please try again in a few minutes; if it "
+            "persists, the site owner should check SMILE_API_HOST and the network."
+        )
+    return (
+        f"Smile rejected the request ({err.code or err.status}). Please try again; if it "
+        "persists, contact the site owner."
+    )
 
 
 def _json(value: Any) -> bytes:
@@ -576,9 +613,7 @@ def _json(value: Any) -> bytes:
 # --------------------------------------------------------------------------- OpenAPI
 
 
-def openapi_document(
-    token_paths: Iterable[str], sites: list[str], screens: list[str]
-) -> dict[str, Any]:
+def openapi_document(token_paths: Iterable[str], sites: list[str], screens: list[str]) -> dict[str, Any]:
     """The OpenAPI 3.0 description of this endpoint (served at ``/openapi.json``).
 
     ``sites`` are the slugs this server mints tokens for and ``screens`` the wink screen ids
@@ -601,16 +636,22 @@ def openapi_document(
         "404": error("unknown_site; not_found (refresh: Smile does not know the userId)"),
         "413": error("body_too_large"),
         "415": error("unsupported_media_type"),
-        "429": error("rate_limited", {"Retry-After": {
-            "required": True, "schema": {"type": "integer", "minimum": 1},
-            "description": "seconds to wait"}}),
+        "429": error(
+            "rate_limited",
+            {
+                "Retry-After": {
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "seconds to wait",
+                }
+            },
+        ),
         "502": error("upstream_error: Smile answered an error"),
         "504": error("upstream_timeout: Smile did not answer in time"),
     }
     preflight = {
         "summary": "CORS preflight",
-        "responses": {"204": {"description": "allowed origin or no Origin"},
-                      "403": error("origin_not_allowed")},
+        "responses": {"204": {"description": "allowed origin or no Origin"}, "403": error("origin_not_allowed")},
     }
 
     def token_operation(summary: str, schema: str, refresh_path: str | None) -> dict[str, Any]:
@@ -619,105 +660,160 @@ def openapi_document(
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LinkToken"}}},
         }
         if refresh_path is not None:
-            ok["links"] = {"Refresh": {
-                "operationRef": "#/paths/" + refresh_path.replace("/", "~1") + "/post",
-                "requestBody": {"site": "$request.body#/site", "userId": "$response.body#/userId"},
-            }}
+            ok["links"] = {
+                "Refresh": {
+                    "operationRef": "#/paths/" + refresh_path.replace("/", "~1") + "/post",
+                    "requestBody": {"site": "$request.body#/site", "userId": "$response.body#/userId"},
+                }
+            }
         return {
             "summary": summary,
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+            },
             "responses": {"200": ok, **errors},
         }
 
     paths: dict[str, Any] = {}
     for path in token_paths:
         paths[path] = {
-            "post": token_operation("Create a Smile user and mint its link token",
-                                    "MintRequest", path + "/refresh"),
+            "post": token_operation("Create a Smile user and mint its link token", "MintRequest", path + "/refresh"),
             "options": preflight,
         }
         paths[path + "/refresh"] = {
-            "post": token_operation("Mint a new token for a known Smile user",
-                                    "RefreshRequest", None),
+            "post": token_operation("Mint a new token for a known Smile user", "RefreshRequest", None),
             "options": preflight,
         }
-    paths["/healthz"] = {"get": {"summary": "Liveness", "responses": {"200": {
-        "description": "the server is up",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}}
-    paths["/openapi.json"] = {"get": {"summary": "This document", "responses": {"200": {
-        "description": "OpenAPI document",
-        "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+    paths["/healthz"] = {
+        "get": {
+            "summary": "Liveness",
+            "responses": {
+                "200": {
+                    "description": "the server is up",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
+                }
+            },
+        }
+    }
+    paths["/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "responses": {
+                "200": {
+                    "description": "OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
     string = {"type": "string"}
     site: dict[str, Any] = {"type": "string", "minLength": 1, "description": "the site's slug"}
     if sites:
         site["enum"] = sites
-    screen: dict[str, Any] = {"type": "string", "nullable": True,
-                              "description": "a wink screen id of the site"}
+    screen: dict[str, Any] = {"type": "string", "nullable": True, "description": "a wink screen id of the site"}
     if screens:
         screen["enum"] = [*screens, None]
     return {
         "openapi": "3.0.3",
-        "info": {"title": "flipgen token endpoint", "version": __version__,
-                 "description": "Mints short-lived Smile Wink user tokens for flipgen sites."},
+        "info": {
+            "title": "flipgen token endpoint",
+            "version": __version__,
+            "description": "Mints short-lived Smile Wink user tokens for flipgen sites.",
+        },
         "paths": paths,
-        "components": {"schemas": {
-            "MintRequest": {
-                "type": "object", "required": ["site"], "additionalProperties": False,
-                "properties": {
-                    "site": site,
-                    "screen": screen,
-                    "metadata": {
-                        "type": "object", "nullable": True, "maxProperties": MAX_METADATA_KEYS,
-                        "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LEN},
-                        "description": "answers of fields/params marked `metadata: true`; "
-                                       "ASCII strings",
-                    },
-                },
-            },
-            "RefreshRequest": {
-                "type": "object", "required": ["site", "userId"], "additionalProperties": False,
-                "properties": {
-                    "site": site,
-                    "screen": screen,
-                    "userId": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID_LEN},
-                },
-            },
-            "LinkToken": {
-                "type": "object", "additionalProperties": False,
-                "required": ["userToken", "userId", "expiresAt", "mode", "templateId",
-                             "providers", "topProviders", "enableUpload"],
-                "properties": {
-                    "userToken": string,
-                    "userId": string,
-                    "expiresAt": {"type": "string", "format": "date-time"},
-                    "mode": {"type": "string", "enum": ["SANDBOX", "PRODUCTION"]},
-                    "templateId": {"type": "string", "nullable": True},
-                    "providers": {"type": "array", "items": string},
-                    "topProviders": {"type": "array", "items": string},
-                    "enableUpload": {"type": "boolean"},
-                },
-            },
-            "Health": {
-                "type": "object", "required": ["status", "upstream"],
-                "properties": {"status": {"type": "string", "enum": ["ok"]},
-                               "upstream": {"type": "string", "enum": ["smile", "emulator"]}},
-            },
-            "Error": {
-                "type": "object", "required": ["error"],
-                "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
+        "components": {
+            "schemas": {
+                "MintRequest": {
+                    "type": "object",
+                    "required": ["site"],
+                    "additionalProperties": False,
                     "properties": {
-                        "code": {"type": "string", "enum": [
-                            "invalid_json", "invalid_request", "invalid_metadata",
-                            "origin_not_allowed", "unknown_site", "not_found",
-                            "method_not_allowed", "body_too_large", "unsupported_media_type",
-                            "rate_limited", "upstream_error", "upstream_timeout"]},
-                        "message": string,
+                        "site": site,
+                        "screen": screen,
+                        "metadata": {
+                            "type": "object",
+                            "nullable": True,
+                            "maxProperties": MAX_METADATA_KEYS,
+                            "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LEN},
+                            "description": "answers of fields/params marked `metadata: true`; ASCII strings",
+                        },
                     },
-                }},
-            },
-        }},
+                },
+                "RefreshRequest": {
+                    "type": "object",
+                    "required": ["site", "userId"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "site": site,
+                        "screen": screen,
+                        "userId": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID_LEN},
+                    },
+                },
+                "LinkToken": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [
+                        "userToken",
+                        "userId",
+                        "expiresAt",
+                        "mode",
+                        "templateId",
+                        "providers",
+                        "topProviders",
+                        "enableUpload",
+                    ],
+                    "properties": {
+                        "userToken": string,
+                        "userId": string,
+                        "expiresAt": {"type": "string", "format": "date-time"},
+                        "mode": {"type": "string", "enum": ["SANDBOX", "PRODUCTION"]},
+                        "templateId": {"type": "string", "nullable": True},
+                        "providers": {"type": "array", "items": string},
+                        "topProviders": {"type": "array", "items": string},
+                        "enableUpload": {"type": "boolean"},
+                    },
+                },
+                "Health": {
+                    "type": "object",
+                    "required": ["status", "upstream"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ok"]},
+                        "upstream": {"type": "string", "enum": ["smile", "emulator"]},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {
+                                    "type": "string",
+                                    "enum": [
+                                        "invalid_json",
+                                        "invalid_request",
+                                        "invalid_metadata",
+                                        "origin_not_allowed",
+                                        "unknown_site",
+                                        "not_found",
+                                        "method_not_allowed",
+                                        "body_too_large",
+                                        "unsupported_media_type",
+                                        "rate_limited",
+                                        "upstream_error",
+                                        "upstream_timeout",
+                                    ],
+                                },
+                                "message": string,
+                            },
+                        }
+                    },
+                },
+            }
+        },
     }
 
 
@@ -769,8 +865,7 @@ def create_app(
         credentials = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
         transport = SmileEmulator(token_ttl).transport()
         upstream = "emulator"
-    smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout,
-                        read_timeout=read_timeout)
+    smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout, read_timeout=read_timeout)
     return TokenApp(
         manifest,
         smile=smile,
@@ -855,8 +950,9 @@ def run_server(
         raise UserError(f"--workers must be at least 1, not {workers}.")
     # Built here even for several workers: configuration errors surface before binding.
     manifest_path = str(Path(manifest).resolve()) if manifest is not None else ""
-    app = create_app(project_dir, manifest=manifest_path or None, sandbox=sandbox,
-                     rate_limit=rate_limit, trust_proxy=trust_proxy)
+    app = create_app(
+        project_dir, manifest=manifest_path or None, sandbox=sandbox, rate_limit=rate_limit, trust_proxy=trust_proxy
+    )
     configure_logging(log_level)
     print(
         f"flipgen token endpoint on http://{host}:{port}{DEFAULT_PATH} "
@@ -866,18 +962,25 @@ def run_server(
     )
     # The app reads X-Forwarded-For itself (only with --trust-proxy): uvicorn must not.
     options: dict[str, Any] = {
-        "host": host, "port": port, "log_level": log_level, "access_log": False,
-        "proxy_headers": False, "server_header": False, "lifespan": "on",
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "lifespan": "on",
     }
     if workers == 1:
         uvicorn.run(app, **options)
         return
-    os.environ.update({
-        ENV_PREFIX + "PROJECT": str(project_dir),
-        ENV_PREFIX + "MANIFEST": manifest_path,
-        ENV_PREFIX + "SANDBOX": "1" if sandbox else "",
-        ENV_PREFIX + "RATE_LIMIT": str(rate_limit),
-        ENV_PREFIX + "TRUST_PROXY": "1" if trust_proxy else "",
-        ENV_PREFIX + "LOG_LEVEL": log_level,
-    })
+    os.environ.update(
+        {
+            ENV_PREFIX + "PROJECT": str(project_dir),
+            ENV_PREFIX + "MANIFEST": manifest_path,
+            ENV_PREFIX + "SANDBOX": "1" if sandbox else "",
+            ENV_PREFIX + "RATE_LIMIT": str(rate_limit),
+            ENV_PREFIX + "TRUST_PROXY": "1" if trust_proxy else "",
+            ENV_PREFIX + "LOG_LEVEL": log_level,
+        }
+    )
     uvicorn.run("flipgen.token:app_from_env", factory=True, workers=workers, **options)

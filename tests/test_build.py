@@ -36,7 +36,8 @@ def project(tmp_path: Path) -> Path:
 def snapshot(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -86,7 +87,11 @@ def test_deterministic(project: Path, tmp_path: Path) -> None:
 
 def test_parallel_and_serial_agree(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(6):
-        text = (project / "sites" / "acme-income.yaml").read_text().replace("acme-income/logo.svg", "../sites/acme-income/logo.svg")
+        text = (
+            (project / "sites" / "acme-income.yaml")
+            .read_text()
+            .replace("acme-income/logo.svg", "../sites/acme-income/logo.svg")
+        )
         (project / "sites" / f"copy-{i}.yaml").write_text(text)
     monkeypatch.setattr(checks_mod, "PARALLEL_THRESHOLD", 2)
     build(project, output=tmp_path / "par", jobs=2)
@@ -112,7 +117,8 @@ def test_failure_mid_write_leaves_previous_output(project: Path, monkeypatch: py
     build(project)
     before = snapshot(project / "dist")
     (project / "sites" / "acme-income.yaml").write_text(
-        (project / "sites" / "acme-income.yaml").read_text().replace("About you", "About you, changed"))
+        (project / "sites" / "acme-income.yaml").read_text().replace("About you", "About you, changed")
+    )
     written = 0
     real = Path.write_bytes
 
@@ -159,7 +165,8 @@ def test_override_one_partial(project: Path) -> None:
     fields.mkdir(parents=True)
     (fields / "email.html").write_text(
         '<div class="my-email" data-field="{{ field.id }}"><label for="f-{{ field.id }}">{{ field.label | text }}</label>'
-        '<input id="f-{{ field.id }}" name="{{ field.id }}" type="email"></div>\n')
+        '<input id="f-{{ field.id }}" name="{{ field.id }}" type="email"></div>\n'
+    )
     build(project)
     soup = page(project / "dist", "acme-income")
     assert soup.select_one('.my-email[data-field="email"]') is not None
@@ -191,7 +198,8 @@ def test_csp_and_headers(project: Path) -> None:
     (project / "flipgen.yaml").write_text(
         "token_endpoint: https://tokens.acme.example/api/link-token\n"
         "allowed_origins: [https://www.acme.example]\n"
-        "csp:\n  img-src: [https://cdn.acme.example]\n")
+        "csp:\n  img-src: [https://cdn.acme.example]\n"
+    )
     build(project)
     out = project / "dist"
     soup = page(out, "acme-income")
@@ -222,7 +230,9 @@ def test_frame_ancestors_can_be_narrowed(project: Path) -> None:
     assert len(policies) == 3
     for policy in policies:
         assert policy.count("frame-ancestors") == 1 and "frame-ancestors https://www.acme.example" in policy
-    meta = page(project / "dist", "acme-income").find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
+    meta = page(project / "dist", "acme-income").find("meta", attrs={"http-equiv": "Content-Security-Policy"})[
+        "content"
+    ]
     assert "frame-ancestors" not in meta  # not allowed in <meta>
 
 
@@ -249,8 +259,12 @@ def test_manifest(project: Path) -> None:
     assert manifest["allowed_origins"] == ["https://acme.example", "https://www.acme.example"]
     acme = manifest["sites"]["acme-income"]
     assert acme["metadata_keys"] == ["email", "ref"]
-    assert acme["wink"] == {"template_id": "wtpl-demo-acme-0001", "providers": [],
-                            "top_providers": ["upwork", "grab"], "enable_upload": True}
+    assert acme["wink"] == {
+        "template_id": "wtpl-demo-acme-0001",
+        "providers": [],
+        "top_providers": ["upwork", "grab"],
+        "enable_upload": True,
+    }
     assert acme["screens"]["connect-gig"]["top_providers"] == ["upwork", "grab", "freelancer"]
     assert acme["screens"]["connect-payroll"]["top_providers"] == ["upwork", "grab"]
     assert set(manifest["sites"]) == {"acme-income", "brightpath-onboarding", "harbor-tenant-screening"}
@@ -344,6 +358,7 @@ def test_page_weight_is_small(project: Path) -> None:
 
 # --------------------------------------------------------------------------- XSS corpus
 
+
 def xss_site(payload: str, *, safe_for_markdown: bool) -> dict:
     return support_xss_site(payload, payload if safe_for_markdown else "Plain intro")
 
@@ -364,7 +379,9 @@ def test_xss_payload_is_inert(tmp_path: Path, index: int) -> None:
     scripts = soup.find_all("script")
     ours = [s for s in scripts if s.get("src")]
     assert [s["src"] for s in ours][0].startswith("../assets/flip.")
-    assert all(s["src"].startswith("../assets/flip.") or s["src"] == "https://web.smileapi.io/v2/smile.v2.js" for s in ours)
+    assert all(
+        s["src"].startswith("../assets/flip.") or s["src"] == "https://web.smileapi.io/v2/smile.v2.js" for s in ours
+    )
     data_blocks = [s for s in scripts if s.get("type") == "application/json"]
     assert len(scripts) == len(ours) + len(data_blocks)  # nothing else: no inline code
     for block in data_blocks:
@@ -374,8 +391,12 @@ def test_xss_payload_is_inert(tmp_path: Path, index: int) -> None:
             assert not attr.lower().startswith("on"), (el.name, attr)
             if attr in ("href", "src", "action", "formaction", "data"):
                 assert not re.match(r"\s*(javascript|data|vbscript):", str(value), re.I), (el.name, value)
-    assert not soup.find_all(["iframe", "object", "embed", "base", "style", "svg", "math", "form"], recursive=True) or all(
-        f.name == "form" and not f.get("action") for f in soup.find_all(["iframe", "object", "embed", "base", "style", "svg", "math", "form"]))
+    assert not soup.find_all(
+        ["iframe", "object", "embed", "base", "style", "svg", "math", "form"], recursive=True
+    ) or all(
+        f.name == "form" and not f.get("action")
+        for f in soup.find_all(["iframe", "object", "embed", "base", "style", "svg", "math", "form"])
+    )
     refresh = soup.find_all("meta", attrs={"http-equiv": re.compile("refresh", re.I)})
     assert refresh == []
     # The data block round-trips exactly: the payload comes back as the same string.

@@ -19,7 +19,8 @@ from flipgen.project import open_project
 REPO = Path(__file__).resolve().parent.parent
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 EXPECTED: dict[str, dict] = {
-    name: spec for name, spec in json.loads((INVALID / "expected.json").read_text("utf-8")).items()
+    name: spec
+    for name, spec in json.loads((INVALID / "expected.json").read_text("utf-8")).items()
     if not name.startswith("_")
 }
 CHECK_CASES = sorted(name for name, spec in EXPECTED.items() if spec["stage"] == "check")
@@ -29,20 +30,27 @@ MINIMAL = "title: T\nscreens:\n  - id: done\n    type: end\n"
 
 def source_at(path: Path, line: int, col: int) -> str:
     lines = path.read_bytes().decode("utf-8", "replace").split("\n")
-    return lines[line - 1][col - 1:] if line <= len(lines) else ""
+    return lines[line - 1][col - 1 :] if line <= len(lines) else ""
 
 
 def assert_matches(path: Path, diagnostics: list[Diagnostic], expected: list[list]) -> None:
     """Exactly the expected diagnostics: positions, the text there, message fragments, severity."""
-    assert sorted((d.line, d.col) for d in diagnostics) == sorted((r[0], r[1]) for r in expected), \
-        "\n".join(str(d) for d in diagnostics)
+    assert sorted((d.line, d.col) for d in diagnostics) == sorted((r[0], r[1]) for r in expected), "\n".join(
+        str(d) for d in diagnostics
+    )
     unmatched = list(diagnostics)
     for line, col, text, *fragments in expected:
         severity = "warning" if fragments and fragments[-1] == "warning" else "error"
         fragments = [f for f in fragments if f != "warning"]
         assert source_at(path, line, col).startswith(text)
-        match = next((d for d in unmatched if (d.line, d.col) == (line, col) and d.severity == severity
-                      and all(f in d.message for f in fragments)), None)
+        match = next(
+            (
+                d
+                for d in unmatched
+                if (d.line, d.col) == (line, col) and d.severity == severity and all(f in d.message for f in fragments)
+            ),
+            None,
+        )
         assert match is not None, f"{line}:{col} {fragments} not in:\n" + "\n".join(str(d) for d in diagnostics)
         unmatched.remove(match)
     assert all(d.file.endswith(path.name) for d in diagnostics)
@@ -89,7 +97,10 @@ def test_example_sites_are_clean() -> None:
     result = check_project(open_project(REPO), strict=True)
     assert result.diagnostics == []
     assert sorted(l.site.slug for l in result.sites if l.site) == [
-        "acme-income", "brightpath-onboarding", "harbor-tenant-screening"]
+        "acme-income",
+        "brightpath-onboarding",
+        "harbor-tenant-screening",
+    ]
 
 
 def test_starter_project_is_clean(tmp_path: Path) -> None:
@@ -103,17 +114,25 @@ def test_starter_project_is_clean(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- did you mean
 
 
-@pytest.mark.parametrize(("routing", "fragment"), [
-    ("    next: thanks-page\n", "`goto: thanks-page` names no screen — did you mean `thank-you-page`?"),
-    ("    next:\n      - if: {emial: {filled: true}}\n        goto: thank-you-page\n      - goto: thank-you-page\n",
-     "condition names `emial`, which is no field or param — did you mean `email`?"),
-    ("    next:\n      - if: {not: {referal: x}}\n        goto: thank-you-page\n      - goto: thank-you-page\n",
-     "condition names `referal`, which is no field or param — did you mean `referral`?"),
-])
+@pytest.mark.parametrize(
+    ("routing", "fragment"),
+    [
+        ("    next: thanks-page\n", "`goto: thanks-page` names no screen — did you mean `thank-you-page`?"),
+        (
+            "    next:\n      - if: {emial: {filled: true}}\n        goto: thank-you-page\n      - goto: thank-you-page\n",
+            "condition names `emial`, which is no field or param — did you mean `email`?",
+        ),
+        (
+            "    next:\n      - if: {not: {referal: x}}\n        goto: thank-you-page\n      - goto: thank-you-page\n",
+            "condition names `referal`, which is no field or param — did you mean `referral`?",
+        ),
+    ],
+)
 def test_did_you_mean_for_screen_and_field_ids(tmp_path: Path, routing: str, fragment: str) -> None:
-    text = ("title: T\nparams:\n  - name: referral\nscreens:\n  - id: ask\n    type: form\n    fields:\n"
-            "      - {id: email, type: email, label: Email}\n" + routing +
-            "  - id: thank-you-page\n    type: end\n")
+    text = (
+        "title: T\nparams:\n  - name: referral\nscreens:\n  - id: ask\n    type: form\n    fields:\n"
+        "      - {id: email, type: email, label: Email}\n" + routing + "  - id: thank-you-page\n    type: end\n"
+    )
     root = project_with(tmp_path, {"s.yaml": text})
     messages = [d.message for d in check_project(open_project(root)).errors]
     assert any(fragment in m for m in messages), messages
@@ -124,26 +143,31 @@ def test_did_you_mean_for_screen_and_field_ids(tmp_path: Path, routing: str, fra
 
 def test_all_cross_check_errors_are_reported(tmp_path: Path) -> None:
     text = (
-        "title: T\n"                                     # 1
-        "screens:\n"                                     # 2
-        "  - id: a\n"                                    # 3
-        "    type: form\n"                               # 4
-        "    fields:\n"                                  # 5
-        "      - {id: x, type: select, label: X}\n"      # 6  no options
-        "      - {id: x, type: text, label: Y}\n"        # 7  duplicate id
-        "    next:\n"                                    # 8
-        "      - if: {y: 1}\n"                           # 9  unknown field
-        "        goto: b\n"                              # 10
-        "      - goto: nowhere\n"                        # 11 unknown screen
-        "  - id: b\n"                                    # 12
-        "    type: wink\n"                               # 13 no template id
-        "  - id: done\n"                                 # 14
-        "    type: end\n"                                # 15
+        "title: T\n"  # 1
+        "screens:\n"  # 2
+        "  - id: a\n"  # 3
+        "    type: form\n"  # 4
+        "    fields:\n"  # 5
+        "      - {id: x, type: select, label: X}\n"  # 6  no options
+        "      - {id: x, type: text, label: Y}\n"  # 7  duplicate id
+        "    next:\n"  # 8
+        "      - if: {y: 1}\n"  # 9  unknown field
+        "        goto: b\n"  # 10
+        "      - goto: nowhere\n"  # 11 unknown screen
+        "  - id: b\n"  # 12
+        "    type: wink\n"  # 13 no template id
+        "  - id: done\n"  # 14
+        "    type: end\n"  # 15
     )
     root = project_with(tmp_path, {"s.yaml": text})
     got = {(d.line, d.col, d.code) for d in check_project(open_project(root)).errors}
-    assert got == {(6, 9, "field-options"), (7, 14, "duplicate-id"), (9, 14, "condition-name"),
-                   (11, 15, "unknown-goto"), (12, 5, "wink-template")}
+    assert got == {
+        (6, 9, "field-options"),
+        (7, 14, "duplicate-id"),
+        (9, 14, "condition-name"),
+        (11, 15, "unknown-goto"),
+        (12, 5, "wink-template"),
+    }
 
 
 def test_effective_next_defaults_to_the_following_screen() -> None:
@@ -156,27 +180,33 @@ def test_effective_next_defaults_to_the_following_screen() -> None:
 
 
 def test_redirect_completes_a_journey_without_end_screen(tmp_path: Path) -> None:
-    text = ("title: T\nscreens:\n  - id: a\n    type: form\n    fields:\n      - {id: x, type: text, label: X}\n"
-            "on_complete:\n  redirect: https://acme.example/thanks?x=${x}\n")
+    text = (
+        "title: T\nscreens:\n  - id: a\n    type: form\n    fields:\n      - {id: x, type: text, label: X}\n"
+        "on_complete:\n  redirect: https://acme.example/thanks?x=${x}\n"
+    )
     root = project_with(tmp_path, {"s.yaml": text})
     assert check_project(open_project(root)).diagnostics == []
 
 
 def test_condition_on_a_param_is_always_available(tmp_path: Path) -> None:
-    text = ("title: T\nparams:\n  - name: ref\nscreens:\n  - id: a\n    type: form\n    fields:\n"
-            "      - {id: x, type: text, label: X, show_if: {ref: {filled: true}}}\n  - id: done\n    type: end\n")
+    text = (
+        "title: T\nparams:\n  - name: ref\nscreens:\n  - id: a\n    type: form\n    fields:\n"
+        "      - {id: x, type: text, label: X, show_if: {ref: {filled: true}}}\n  - id: done\n    type: end\n"
+    )
     root = project_with(tmp_path, {"s.yaml": text})
     assert check_project(open_project(root)).diagnostics == []
 
 
 def test_condition_on_a_field_answered_on_every_path_is_fine(tmp_path: Path) -> None:
-    text = ("title: T\nscreens:\n"
-            "  - id: a\n    type: form\n    fields:\n      - {id: kind, type: radio, label: K, options: [p, q]}\n"
-            "    next:\n      - if: {kind: p}\n        goto: b\n      - goto: c\n"
-            "  - id: b\n    type: form\n    fields:\n      - {id: n, type: number, label: N}\n    next: c\n"
-            "  - id: c\n    type: form\n    fields:\n      - {id: m, type: text, label: M}\n"
-            "    next:\n      - if: {kind: q}\n        goto: done\n      - goto: done\n"
-            "  - id: done\n    type: end\n")
+    text = (
+        "title: T\nscreens:\n"
+        "  - id: a\n    type: form\n    fields:\n      - {id: kind, type: radio, label: K, options: [p, q]}\n"
+        "    next:\n      - if: {kind: p}\n        goto: b\n      - goto: c\n"
+        "  - id: b\n    type: form\n    fields:\n      - {id: n, type: number, label: N}\n    next: c\n"
+        "  - id: c\n    type: form\n    fields:\n      - {id: m, type: text, label: M}\n"
+        "    next:\n      - if: {kind: q}\n        goto: done\n      - goto: done\n"
+        "  - id: done\n    type: end\n"
+    )
     root = project_with(tmp_path, {"s.yaml": text})
     assert check_project(open_project(root)).diagnostics == []
 
@@ -184,8 +214,10 @@ def test_condition_on_a_field_answered_on_every_path_is_fine(tmp_path: Path) -> 
 # --------------------------------------------------------------------------- contrast
 
 
-LOW_CONTRAST = ("title: T\nbrand:\n  colors:\n    text: \"#999999\"\n    background: \"#AAAAAA\"\n"
-                "screens:\n  - id: done\n    type: end\n")
+LOW_CONTRAST = (
+    'title: T\nbrand:\n  colors:\n    text: "#999999"\n    background: "#AAAAAA"\n'
+    "screens:\n  - id: done\n    type: end\n"
+)
 
 
 def test_contrast_is_a_warning_by_default(tmp_path: Path) -> None:
@@ -206,8 +238,11 @@ def test_contrast_is_an_error_with_strict(tmp_path: Path) -> None:
 
 
 def test_contrast_from_defaults_points_into_flipgen_yaml(tmp_path: Path) -> None:
-    root = project_with(tmp_path, {"s.yaml": MINIMAL},
-                        config="defaults:\n  brand:\n    colors:\n      primary: \"#FFEE00\"\n      on_primary: \"#FFFFFF\"\n")
+    root = project_with(
+        tmp_path,
+        {"s.yaml": MINIMAL},
+        config='defaults:\n  brand:\n    colors:\n      primary: "#FFEE00"\n      on_primary: "#FFFFFF"\n',
+    )
     (w,) = check_project(open_project(root)).warnings
     assert w.file.endswith("flipgen.yaml") and (w.line, w.col) == (5, 19)
 
@@ -267,11 +302,14 @@ def test_only_selects_sites_and_suggests_unknown_slugs(tmp_path: Path) -> None:
 
 
 def test_errors_in_several_files_are_all_reported_and_sorted(tmp_path: Path) -> None:
-    root = project_with(tmp_path, {
-        "b.yaml": "title: B\nscreens:\n  - id: done\n    type: ende\n",
-        "a.yaml": "titl: A\nscreens:\n  - id: done\n    type: end\n",
-        "c.yaml": b"title: \xff\n",
-    })
+    root = project_with(
+        tmp_path,
+        {
+            "b.yaml": "title: B\nscreens:\n  - id: done\n    type: ende\n",
+            "a.yaml": "titl: A\nscreens:\n  - id: done\n    type: end\n",
+            "c.yaml": b"title: \xff\n",
+        },
+    )
     result = check_project(open_project(root))
     files = [Path(d.file).name for d in result.errors]
     assert files == ["a.yaml", "a.yaml", "b.yaml", "c.yaml"]

@@ -21,8 +21,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 GOOD = "title: T\nscreens:\n  - id: done\n    type: end\n"
 BAD = "title: T\nscreens:\n  - id: done\n    type: end\n    tpye: x\n  - id: Bad\n    type: end\n"
-LOW_CONTRAST = ("title: T\nbrand:\n  colors:\n    primary: \"#FFEE00\"\n    on_primary: \"#FFFFFF\"\n"
-                "screens:\n  - id: done\n    type: end\n")
+LOW_CONTRAST = (
+    'title: T\nbrand:\n  colors:\n    primary: "#FFEE00"\n    on_primary: "#FFFFFF"\n'
+    "screens:\n  - id: done\n    type: end\n"
+)
 
 
 def make_project(root: Path, **sites: str) -> Path:
@@ -77,8 +79,12 @@ def test_check_json(in_tmp: Path) -> None:
     assert doc["ok"] is False and doc["errors"] == 2 and doc["warnings"] == 0
     assert doc["sites"] == ["a"]
     assert doc["diagnostics"][0] == {
-        "file": "sites/broken.yaml", "line": 5, "col": 5, "severity": "error",
-        "code": "schema:extra_forbidden", "message": "unknown key `tpye` in a screen — did you mean `type`?",
+        "file": "sites/broken.yaml",
+        "line": 5,
+        "col": 5,
+        "severity": "error",
+        "code": "schema:extra_forbidden",
+        "message": "unknown key `tpye` in a screen — did you mean `type`?",
     }
     assert [(d["line"], d["col"]) for d in doc["diagnostics"]] == [(5, 5), (6, 9)]
 
@@ -103,11 +109,13 @@ def test_check_github_annotations(in_tmp: Path) -> None:
 
 
 def test_github_format_escapes_percent(in_tmp: Path) -> None:
-    make_project(in_tmp, a="title: T\nscreens:\n  - id: done\n    type: end\n    title: \"${x%y}\"\n    50%: off\n")
+    make_project(in_tmp, a='title: T\nscreens:\n  - id: done\n    type: end\n    title: "${x%y}"\n    50%: off\n')
     result = run("check", "--format", "github")
     line = next(l for l in result.stdout.splitlines() if "line=6" in l)
-    assert line == "::error file=sites/a.yaml,line=6,col=5::unknown key `50%25` in a screen " \
+    assert (
+        line == "::error file=sites/a.yaml,line=6,col=5::unknown key `50%25` in a screen "
         "(expected one of: `id`, `title`, `intro`, `type`, `body`)"
+    )
 
 
 def test_github_format_escapes_file_properties(in_tmp: Path) -> None:
@@ -133,13 +141,16 @@ def test_warning_alone_exits_zero_and_strict_makes_it_fail(in_tmp: Path) -> None
     assert "1 site checked: 1 error(s), 0 warning(s)" in strict.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["check", "--format", "xml"],
-    ["check", "--bogus"],
-    ["check", "a", "b"],
-    ["nosuchcommand"],
-    ["init", "--strict"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--format", "xml"],
+        ["check", "--bogus"],
+        ["check", "a", "b"],
+        ["nosuchcommand"],
+        ["init", "--strict"],
+    ],
+)
 def test_bad_usage_exits_two(in_tmp: Path, args: list[str]) -> None:
     result = run(*args)
     assert result.exit_code == 2
@@ -218,8 +229,14 @@ def test_no_colour_when_not_a_terminal(in_tmp: Path) -> None:
 def _run_on_tty(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     """Run the real command with stdout/stderr on a pseudo-terminal; return what it printed."""
     master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "flipgen.cli", *args], cwd=cwd, env=env,
-                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flipgen.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -145,9 +145,7 @@ def test_validate_non_mapping_condition() -> None:
 
 # --- properties -----------------------------------------------------------------------
 
-KEYS = st.sampled_from(
-    sorted(OPERATORS | COMBINATORS) + ["a", "b", "work_type", "", "gtee"]
-)
+KEYS = st.sampled_from(sorted(OPERATORS | COMBINATORS) + ["a", "b", "work_type", "", "gtee"])
 SCALARS = (
     st.none()
     | st.booleans()

@@ -15,8 +15,17 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from flipgen.build import MANIFEST_NAME
 from flipgen.devserver import _safe_relpath, ignored_name, inject
-from tests.support.serve import (CHROMIUM_ARGS, FLIPGEN, REPO, EventStream, Server, copy_project, files_under,
-                                 line_of, save)
+from tests.support.serve import (
+    CHROMIUM_ARGS,
+    FLIPGEN,
+    REPO,
+    EventStream,
+    Server,
+    copy_project,
+    files_under,
+    line_of,
+    save,
+)
 
 ACME = "acme-income"
 
@@ -90,14 +99,21 @@ def test_index_lists_sites_and_pages_get_the_client_script(server: Server) -> No
 
 def test_token_endpoint_on_the_same_origin_uses_the_emulator(server: Server) -> None:
     body = json.dumps({"site": ACME, "metadata": {"ref": "abc"}}).encode()
-    status, _, answer = server.request("POST", "/api/link-token", body, {
-        "Content-Type": "application/json", "Origin": server.base, "Host": f"127.0.0.1:{server.port}"})
+    status, _, answer = server.request(
+        "POST",
+        "/api/link-token",
+        body,
+        {"Content-Type": "application/json", "Origin": server.base, "Host": f"127.0.0.1:{server.port}"},
+    )
     assert status == 200, answer
     token = json.loads(answer)
     assert token["mode"] == "SANDBOX" and token["userToken"] and token["userId"]
-    status, _, answer = server.request("POST", "/api/link-token/refresh",
-                                       json.dumps({"site": ACME, "userId": token["userId"]}).encode(),
-                                       {"Content-Type": "application/json", "Origin": server.base})
+    status, _, answer = server.request(
+        "POST",
+        "/api/link-token/refresh",
+        json.dumps({"site": ACME, "userId": token["userId"]}).encode(),
+        {"Content-Type": "application/json", "Origin": server.base},
+    )
     assert status == 200 and json.loads(answer)["userId"] == token["userId"]
     status, _, answer = server.get("/healthz")
     assert status == 200 and json.loads(answer)["upstream"] == "emulator"
@@ -108,16 +124,33 @@ def test_token_endpoint_knows_a_site_added_while_serving(project: Path, server: 
     mark = server.mark()
     (project / "sites" / "acme-copy.yaml").write_text(text, encoding="utf-8")
     server.wait_for(r"^rebuilt acme-copy in \d+ ms", after=mark)
-    status, _, answer = server.request("POST", "/api/link-token", json.dumps({"site": "acme-copy"}).encode(),
-                                       {"Content-Type": "application/json"})
+    status, _, answer = server.request(
+        "POST", "/api/link-token", json.dumps({"site": "acme-copy"}).encode(), {"Content-Type": "application/json"}
+    )
     assert status == 200, answer
 
 
-@pytest.mark.parametrize("path", [
-    "/../.env", "/%2e%2e/.env", "/%2E%2E/%2e%2e/etc/passwd", f"/{ACME}/..%2f..%2f.env", f"/{ACME}/%2e%2e/%2e%2e/.env",
-    "/..\\.env", f"/{ACME}\\..\\..\\.env", "/%5c..%5c.env", f"/{ACME}/index.html%00", "/%00", "//etc/passwd",
-    "/./.env", "/sites/acme-income.yaml", "/.env", "/flipgen.yaml", "/etc/passwd",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../.env",
+        "/%2e%2e/.env",
+        "/%2E%2E/%2e%2e/etc/passwd",
+        f"/{ACME}/..%2f..%2f.env",
+        f"/{ACME}/%2e%2e/%2e%2e/.env",
+        "/..\\.env",
+        f"/{ACME}\\..\\..\\.env",
+        "/%5c..%5c.env",
+        f"/{ACME}/index.html%00",
+        "/%00",
+        "//etc/passwd",
+        "/./.env",
+        "/sites/acme-income.yaml",
+        "/.env",
+        "/flipgen.yaml",
+        "/etc/passwd",
+    ],
+)
 def test_paths_outside_the_build_are_refused(project: Path, server: Server, path: str) -> None:
     (project / ".env").write_text("SMILE_API_SECRET=do-not-serve-me\n", encoding="utf-8")
     status, _, body = server.request("GET", path)
@@ -135,7 +168,7 @@ def test_unit_path_checks_and_editor_droppings() -> None:
     for name in ("acme.yaml.swp", ".acme.yaml.swx", "acme.yaml~", ".#acme.yaml", "4913", "#acme.yaml#"):
         assert ignored_name(name), name
     assert not ignored_name("acme.yaml") and not ignored_name("logo.svg")
-    assert inject(b"<p>x</p></BODY></html>", "v1", "s").startswith(b"<p>x</p><script src=\"/_flipgen/livereload.js\"")
+    assert inject(b"<p>x</p></BODY></html>", "v1", "s").startswith(b'<p>x</p><script src="/_flipgen/livereload.js"')
 
 
 # --------------------------------------------------------------------------- rebuilding
@@ -231,8 +264,9 @@ def test_a_broken_project_at_startup_still_serves(project: Path) -> None:
         server.wait_for(rf"sites/{ACME}\.yaml:{line}:1: error: unknown key `titel`")
         assert server.get("/")[0] == 200
         errors = json.loads(server.get("/_flipgen/errors")[2])["errors"]
-        assert any(e["file"] == f"sites/{ACME}.yaml" and e["line"] == line and e["source"].startswith("titel:")
-                   for e in errors)
+        assert any(
+            e["file"] == f"sites/{ACME}.yaml" and e["line"] == line and e["source"].startswith("titel:") for e in errors
+        )
         assert server.get(f"/{ACME}/")[0] == 404 and server.get("/brightpath-onboarding/")[0] == 200
         mark = server.mark()
         save(path, good)
@@ -242,8 +276,9 @@ def test_a_broken_project_at_startup_still_serves(project: Path) -> None:
 
 
 def test_port_in_use_is_a_clear_error(project: Path, server: Server) -> None:
-    result = subprocess.run([*FLIPGEN, "serve", str(project), "--port", str(server.port)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*FLIPGEN, "serve", str(project), "--port", str(server.port)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert f"port {server.port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -264,8 +299,9 @@ def test_ctrl_c_with_open_streams_exits_cleanly(project: Path) -> None:
 # --------------------------------------------------------------------------- build output stays clean
 
 
-def test_emulator_served_here_and_dev_files_never_in_build_output(project: Path, server: Server,
-                                                                  tmp_path: Path) -> None:
+def test_emulator_served_here_and_dev_files_never_in_build_output(
+    project: Path, server: Server, tmp_path: Path
+) -> None:
     page_html = server.get(f"/{ACME}/")[2].decode()
     emulator = re.search(r'src="\.\./(assets/smile-emulator\.[0-9a-f]+\.js)"', page_html)
     assert emulator, "the sandbox page loads the emulator script"
@@ -274,8 +310,9 @@ def test_emulator_served_here_and_dev_files_never_in_build_output(project: Path,
 
     for extra in ([], ["--sandbox"]):
         out = tmp_path / f"out{len(extra)}"
-        subprocess.run([*FLIPGEN, "build", str(project), "-o", str(out), *extra], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [*FLIPGEN, "build", str(project), "-o", str(out), *extra], check=True, capture_output=True, timeout=120
+        )
         for file in files_under(out):
             data = file.read_bytes()
             assert b"livereload" not in data and b"_flipgen" not in data, file
@@ -298,8 +335,9 @@ def test_the_page_reloads_itself_after_an_edit(project: Path, server: Server, pa
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 
-def test_overlay_shows_the_error_position_and_clears_on_fix(project: Path, server: Server, page: Page,
-                                                           browser: Browser) -> None:
+def test_overlay_shows_the_error_position_and_clears_on_fix(
+    project: Path, server: Server, page: Page, browser: Browser
+) -> None:
     path = site_file(project)
     good = path.read_text(encoding="utf-8")
     line = line_of(good, "title:")

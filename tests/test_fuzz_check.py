@@ -27,11 +27,35 @@ from flipgen.project import open_project
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = {p.name: p.read_text("utf-8") for p in sorted((REPO / "sites").glob("*.yaml"))}
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
-VALUES = ["1", "-3.5", "'text'", "[a, b]", "{a: 1}", "true", "no", "null", "~", "[]", "{}", "2024-01-31",
-          '"#12"', "*nope", "&a x", "!!python/name:os.system", "|\n  block", "\"unclosed", "'${x}'", "0x1F"]
+VALUES = [
+    "1",
+    "-3.5",
+    "'text'",
+    "[a, b]",
+    "{a: 1}",
+    "true",
+    "no",
+    "null",
+    "~",
+    "[]",
+    "{}",
+    "2024-01-31",
+    '"#12"',
+    "*nope",
+    "&a x",
+    "!!python/name:os.system",
+    "|\n  block",
+    '"unclosed',
+    "'${x}'",
+    "0x1F",
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +90,7 @@ def text_mutation(draw: st.DrawFn) -> tuple[str, bytes]:
         elif kind == "indent":
             lines[i] = " " * draw(st.integers(1, 5)) + line
         elif kind == "dedent":
-            lines[i] = line[draw(st.integers(1, 4)):]
+            lines[i] = line[draw(st.integers(1, 4)) :]
         elif kind == "tab":
             at = draw(st.integers(0, len(line)))
             lines[i] = line[:at] + "\t" + line[at:]
@@ -89,7 +113,7 @@ def byte_mutation(draw: st.DrawFn) -> tuple[str, bytes]:
     junk = draw(st.binary(min_size=1, max_size=12))
     if kind == "splice":
         return name, raw[:at] + junk + raw[at:]
-    return name, raw[:at] + junk + raw[at + len(junk):]
+    return name, raw[:at] + junk + raw[at + len(junk) :]
 
 
 def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -104,10 +128,15 @@ def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 REPLACEMENTS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=20), st.lists(st.text(max_size=5), max_size=3),
-    st.dictionaries(st.sampled_from(["id", "type", "goto", "if", "eq", "any", "not", "zzz"]),
-                    st.text(max_size=5), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["id", "type", "goto", "if", "eq", "any", "not", "zzz"]), st.text(max_size=5), max_size=3
+    ),
 )
 
 
@@ -183,9 +212,15 @@ def test_data_mutations_never_crash(project: Path, case: tuple[str, bytes]) -> N
     _check(project, *case)
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(case=st.one_of(text_mutation(), byte_mutation(), data_mutation()), fmt=st.sampled_from(["json", "text", "github"]))
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    case=st.one_of(text_mutation(), byte_mutation(), data_mutation()), fmt=st.sampled_from(["json", "text", "github"])
+)
 def test_cli_check_exits_zero_or_one(project: Path, case: tuple[str, bytes], fmt: str) -> None:
     name, content = case
     _write(project, name, content)

@@ -17,7 +17,8 @@ from flipgen.schema import Site
 
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 EXPECTED: dict[str, dict] = {
-    name: spec for name, spec in json.loads((INVALID / "expected.json").read_text("utf-8")).items()
+    name: spec
+    for name, spec in json.loads((INVALID / "expected.json").read_text("utf-8")).items()
     if not name.startswith("_")
 }
 LOAD_CASES = sorted(name for name, spec in EXPECTED.items() if spec["stage"] == "load")
@@ -26,7 +27,7 @@ LOAD_CASES = sorted(name for name, spec in EXPECTED.items() if spec["stage"] == 
 def source_at(path: Path, line: int, col: int) -> str:
     """The file's text from ``line``:``col`` to the end of that line ("" past the end)."""
     lines = path.read_bytes().decode("utf-8", "replace").split("\n")
-    return lines[line - 1][col - 1:] if line <= len(lines) else ""
+    return lines[line - 1][col - 1 :] if line <= len(lines) else ""
 
 
 def assert_matches(path: Path, diagnostics: list[Diagnostic], expected: list[list]) -> None:
@@ -39,8 +40,14 @@ def assert_matches(path: Path, diagnostics: list[Diagnostic], expected: list[lis
         severity = "warning" if fragments and fragments[-1] == "warning" else "error"
         fragments = [f for f in fragments if f != "warning"]
         assert source_at(path, line, col).startswith(text), (line, col, source_at(path, line, col))
-        match = next((d for d in unmatched if (d.line, d.col) == (line, col) and d.severity == severity
-                      and all(f in d.message for f in fragments)), None)
+        match = next(
+            (
+                d
+                for d in unmatched
+                if (d.line, d.col) == (line, col) and d.severity == severity and all(f in d.message for f in fragments)
+            ),
+            None,
+        )
         assert match is not None, f"{line}:{col} {fragments} not in:\n" + "\n".join(str(d) for d in diagnostics)
         unmatched.remove(match)
     for d in diagnostics:
@@ -143,14 +150,25 @@ def test_did_you_mean_picks_the_closest_choice() -> None:
     assert did_you_mean("x", []) == ""
 
 
-@pytest.mark.parametrize(("snippet", "fragment"), [
-    ("  - id: done\n    tpye: end\n", "this screen needs a `type`: form, wink or end (is `tpye` a misspelled `type`?)"),
-    ("  - id: done\n    type: ned\n", "unknown screen type `ned` — did you mean `end`?"),
-    ("  - id: f\n    type: form\n    fields:\n      - {id: a, type: chekbox, label: A}\n  - id: done\n    type: end\n",
-     "`chekbox` is not a valid field type — did you mean `checkbox`?"),
-    ("  - id: f\n    type: form\n    feilds: []\n", "unknown key `feilds` in a screen — did you mean `fields`?"),
-    ("  - id: w\n    type: wink\n    min_acounts: 0\n", "unknown key `min_acounts` in a screen — did you mean `min_accounts`?"),
-])
+@pytest.mark.parametrize(
+    ("snippet", "fragment"),
+    [
+        (
+            "  - id: done\n    tpye: end\n",
+            "this screen needs a `type`: form, wink or end (is `tpye` a misspelled `type`?)",
+        ),
+        ("  - id: done\n    type: ned\n", "unknown screen type `ned` — did you mean `end`?"),
+        (
+            "  - id: f\n    type: form\n    fields:\n      - {id: a, type: chekbox, label: A}\n  - id: done\n    type: end\n",
+            "`chekbox` is not a valid field type — did you mean `checkbox`?",
+        ),
+        ("  - id: f\n    type: form\n    feilds: []\n", "unknown key `feilds` in a screen — did you mean `fields`?"),
+        (
+            "  - id: w\n    type: wink\n    min_acounts: 0\n",
+            "unknown key `min_acounts` in a screen — did you mean `min_accounts`?",
+        ),
+    ],
+)
 def test_did_you_mean_for_keys_and_types(tmp_path: Path, snippet: str, fragment: str) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("title: T\nscreens:\n" + snippet)
@@ -245,11 +263,13 @@ def test_slug_defaults_to_the_file_stem(tmp_path: Path) -> None:
 
 def test_defaults_merge_under_the_site(tmp_path: Path) -> None:
     cfg = tmp_path / "flipgen.yaml"
-    cfg.write_text("defaults:\n  lang: fr\n  brand:\n    name: Acme\n    colors:\n      primary: \"#112233\"\n      text: \"#000000\"\n")
+    cfg.write_text(
+        'defaults:\n  lang: fr\n  brand:\n    name: Acme\n    colors:\n      primary: "#112233"\n      text: "#000000"\n'
+    )
     config, cpos, cdiags = load_config(cfg)
     assert cdiags == []
     site = tmp_path / "s.yaml"
-    site.write_text("title: T\nbrand:\n  colors:\n    primary: \"#445566\"\nscreens:\n  - id: done\n    type: end\n")
+    site.write_text('title: T\nbrand:\n  colors:\n    primary: "#445566"\nscreens:\n  - id: done\n    type: end\n')
     loaded = load_site(site, defaults=config.defaults, defaults_positions=cpos)
     assert loaded.diagnostics == [] and loaded.site is not None
     assert loaded.site.lang == "fr"
@@ -288,20 +308,27 @@ def test_missing_config_gives_defaults(tmp_path: Path) -> None:
 
 def test_union_values_give_one_error_named_after_the_key(tmp_path: Path) -> None:
     path = tmp_path / "u.yaml"
-    path.write_text("title: T\nscreens:\n  - id: a\n    type: form\n    fields:\n"
-                    "      - {id: n, type: number, label: N, min: [1], step: x, default: {a: 1}}\n"
-                    "  - id: done\n    type: end\n")
+    path.write_text(
+        "title: T\nscreens:\n  - id: a\n    type: form\n    fields:\n"
+        "      - {id: n, type: number, label: N, min: [1], step: x, default: {a: 1}}\n"
+        "  - id: done\n    type: end\n"
+    )
     got = sorted((d.line, d.col, d.message) for d in load_site(path).diagnostics)
-    assert got == [(6, 46, "`min` expects a number"), (6, 57, "`step` expects a number"),
-                   (6, 69, "`default` expects text")]
+    assert got == [
+        (6, 46, "`min` expects a number"),
+        (6, 57, "`step` expects a number"),
+        (6, 69, "`default` expects text"),
+    ]
 
 
 def test_boolean_hint_only_where_quoting_helps(tmp_path: Path) -> None:
     path = tmp_path / "b.yaml"
-    path.write_text("title: T\nscreens:\n  - id: a\n    type: form\n    fields: no\n  - id: done\n    type: end\n    title: off\n")
+    path.write_text(
+        "title: T\nscreens:\n  - id: a\n    type: form\n    fields: no\n  - id: done\n    type: end\n    title: off\n"
+    )
     got = {(d.line, d.col): d.message for d in load_site(path).diagnostics}
     assert got == {
         (5, 13): "`fields` expects a list (`- item` lines or `[a, b]`)",
         (8, 12): "`title` expects text — YAML read `false` as a true/false value (unquoted yes/no/on/off are too); "
-                 "put it in quotes",
+        "put it in quotes",
     }

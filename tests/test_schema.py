@@ -22,7 +22,9 @@ from flipgen.schema import json_schema
 REPO = Path(__file__).resolve().parent.parent
 SITES = sorted((REPO / "sites").glob("*.yaml")) + [REPO / "flipgen" / "starter" / "sites" / "welcome.yaml"]
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
-EXPECTED = {k: v for k, v in json.loads((INVALID / "expected.json").read_text("utf-8")).items() if not k.startswith("_")}
+EXPECTED = {
+    k: v for k, v in json.loads((INVALID / "expected.json").read_text("utf-8")).items() if not k.startswith("_")
+}
 SCHEMA_COMMENT = re.compile(r"^# yaml-language-server: \$schema=(\S+)\s*$", re.M)
 
 
@@ -68,19 +70,22 @@ def test_string_and_mapping_options_are_both_accepted(validator: Draft202012Vali
     assert not validator.is_valid(site)
 
 
-@pytest.mark.parametrize(("change", "where"), [
-    (lambda s: s.update(titel="x"), []),
-    (lambda s: s.update(title=3), ["title"]),
-    (lambda s: s.pop("screens"), []),
-    (lambda s: s["screens"][0].update(type="from"), ["screens", 0]),
-    (lambda s: s["screens"][0]["fields"][0].update(requried=True), ["screens", 0]),
-    (lambda s: s["screens"][0].update(id="About You"), ["screens", 0]),
-    (lambda s: s["screens"][0].update(next="Done"), ["screens", 0]),
-    (lambda s: s["brand"]["colors"].update(primary="blue"), ["brand", "colors", "primary"]),
-    (lambda s: s["brand"].update(radius="10px"), ["brand", "radius"]),
-    (lambda s: s["wink"].pop("template_id"), ["wink"]),
-    (lambda s: s.update(slug="Acme_Income"), ["slug"]),
-])
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda s: s.update(titel="x"), []),
+        (lambda s: s.update(title=3), ["title"]),
+        (lambda s: s.pop("screens"), []),
+        (lambda s: s["screens"][0].update(type="from"), ["screens", 0]),
+        (lambda s: s["screens"][0]["fields"][0].update(requried=True), ["screens", 0]),
+        (lambda s: s["screens"][0].update(id="About You"), ["screens", 0]),
+        (lambda s: s["screens"][0].update(next="Done"), ["screens", 0]),
+        (lambda s: s["brand"]["colors"].update(primary="blue"), ["brand", "colors", "primary"]),
+        (lambda s: s["brand"].update(radius="10px"), ["brand", "radius"]),
+        (lambda s: s["wink"].pop("template_id"), ["wink"]),
+        (lambda s: s.update(slug="Acme_Income"), ["slug"]),
+    ],
+)
 def test_schema_rejects_invalid_sites(validator: Draft202012Validator, change: Any, where: list[Any]) -> None:
     site = data_of(REPO / "sites" / "acme-income.yaml")
     assert validator.is_valid(site)

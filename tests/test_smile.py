@@ -11,8 +11,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import httpx
@@ -124,15 +124,35 @@ def test_keep_alive_connection_is_reused(fake: FakeSmile) -> None:
 
 def test_https_with_certificate_verification(tmp_path: Any) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_side.load_cert_chain(cert, key)
     with FakeSmile(tls=server_side) as fake:
         trusting = ssl.create_default_context(cafile=str(cert))
-        client = SmileClient(Credentials(fake.key, fake.secret, fake.url),
-                             transport=KeepAliveTransport(ssl_context=trusting))
+        client = SmileClient(
+            Credentials(fake.key, fake.secret, fake.url), transport=KeepAliveTransport(ssl_context=trusting)
+        )
         token = run(using(client, client.create_user({"ref": "tls"})))
         assert fake.url.startswith("https://") and fake.users[token.user_id] == {"ref": "tls"}
         # The default context trusts public CAs only: a self-signed server is refused.
@@ -225,10 +245,16 @@ def test_refused_connection_is_retried_once_then_reported() -> None:
 
 def test_stale_keep_alive_connection_is_replaced_transparently() -> None:
     """A server that drops an idle connection: the request goes out again on a new one."""
-    body = json.dumps({"code": "OK", "requestId": "r", "data": {
-        "user": {"id": "u-1"}, "token": {"accessToken": "at", "expiresAt": "x", "mode": "SANDBOX"}}})
-    answer = (f"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+    body = json.dumps(
+        {
+            "code": "OK",
+            "requestId": "r",
+            "data": {"user": {"id": "u-1"}, "token": {"accessToken": "at", "expiresAt": "x", "mode": "SANDBOX"}},
+        }
+    )
+    answer = (
+        f"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -268,7 +294,7 @@ def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     later = format_datetime(now + timedelta(seconds=7), usegmt=True)
     assert parse_retry_after(later, now=now.timestamp()) == pytest.approx(7.0)
 
@@ -292,8 +318,7 @@ def test_credentials_repr_hides_the_secret() -> None:
 
 
 def emulator_client(emulator: SmileEmulator) -> SmileClient:
-    return SmileClient(Credentials("x", "y", "http://emulator.invalid/v1"),
-                       transport=emulator.transport())
+    return SmileClient(Credentials("x", "y", "http://emulator.invalid/v1"), transport=emulator.transport())
 
 
 def test_emulator_tokens_follow_the_widget_contract() -> None:
@@ -309,7 +334,7 @@ def test_emulator_tokens_follow_the_widget_contract() -> None:
     assert payload is not None and payload["u"] == token.user_id
     assert before + 120 <= payload["exp"] <= int(time.time()) + 120
     assert isinstance(payload["n"], str) and payload["n"]
-    expires = datetime.strptime(token.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    expires = datetime.strptime(token.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert int(expires.timestamp()) == payload["exp"]
 
 

@@ -26,29 +26,40 @@ from flipgen.smile import DEFAULT_HOST, Credentials
 from flipgen.token import TokenApp, create_app, load_credentials
 from tests.support.fake_smile import FakeSmile
 
-WINK = {"template_id": "wtpl-acme", "providers": [], "top_providers": ["upwork", "grab"],
-        "enable_upload": True}
-GIG = {"template_id": "wtpl-gig", "providers": ["upwork"], "top_providers": [],
-       "enable_upload": False}
+WINK = {"template_id": "wtpl-acme", "providers": [], "top_providers": ["upwork", "grab"], "enable_upload": True}
+GIG = {"template_id": "wtpl-gig", "providers": ["upwork"], "top_providers": [], "enable_upload": False}
 MANIFEST: dict[str, Any] = {
     "version": 1,
     "generator": "flipgen test",
     "token_endpoint": "/api/link-token",
     "allowed_origins": ["https://acme.example"],
     "sites": {
-        "acme-income": {"title": "Acme", "token_endpoint": "/api/link-token",
-                        "metadata_keys": ["email", "ref"], "wink": WINK,
-                        "screens": {"connect-gig": GIG}},
-        "six-keys": {"title": "Six", "token_endpoint": "/api/link-token",
-                     "metadata_keys": ["a", "b", "c", "d", "e", "f"], "wink": WINK, "screens": {}},
-        "brochure": {"title": "No wink", "token_endpoint": "/api/link-token",
-                     "metadata_keys": [], "wink": None, "screens": {}},
+        "acme-income": {
+            "title": "Acme",
+            "token_endpoint": "/api/link-token",
+            "metadata_keys": ["email", "ref"],
+            "wink": WINK,
+            "screens": {"connect-gig": GIG},
+        },
+        "six-keys": {
+            "title": "Six",
+            "token_endpoint": "/api/link-token",
+            "metadata_keys": ["a", "b", "c", "d", "e", "f"],
+            "wink": WINK,
+            "screens": {},
+        },
+        "brochure": {
+            "title": "No wink",
+            "token_endpoint": "/api/link-token",
+            "metadata_keys": [],
+            "wink": None,
+            "screens": {},
+        },
     },
 }
 MINT = "/api/link-token"
 REFRESH = "/api/link-token/refresh"
-TOKEN_FIELDS = {"userToken", "userId", "expiresAt", "mode", "templateId", "providers",
-                "topProviders", "enableUpload"}
+TOKEN_FIELDS = {"userToken", "userId", "expiresAt", "mode", "templateId", "providers", "topProviders", "enableUpload"}
 
 
 @contextmanager
@@ -57,8 +68,7 @@ def serve(app: TokenApp) -> Iterator[str]:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False,
-                            lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -84,8 +94,7 @@ class Live:
         self.http = httpx.Client(base_url=base, timeout=30)
 
     def mint(self, body: Any = None, **kwargs: Any) -> httpx.Response:
-        return self.http.post(MINT, json={"site": "acme-income"} if body is None else body,
-                              **kwargs)
+        return self.http.post(MINT, json={"site": "acme-income"} if body is None else body, **kwargs)
 
 
 @pytest.fixture
@@ -135,14 +144,22 @@ def test_mints_a_token_with_the_sites_widget_settings(start: Callable[..., Live]
     assert live.fake.users[body["userId"]] == {"ref": "abc", "email": "a@b.co"}
     assert body["expiresAt"] == "2030-01-01T05:00:00Z" and body["mode"] == "SANDBOX"
     assert (body["templateId"], body["providers"], body["topProviders"], body["enableUpload"]) == (
-        "wtpl-acme", [], ["upwork", "grab"], True)
+        "wtpl-acme",
+        [],
+        ["upwork", "grab"],
+        True,
+    )
 
 
 def test_a_named_screen_overrides_the_site_settings(start: Callable[..., Live]) -> None:
     live = start()
     body = live.mint({"site": "acme-income", "screen": "connect-gig"}).json()
     assert (body["templateId"], body["providers"], body["topProviders"], body["enableUpload"]) == (
-        "wtpl-gig", ["upwork"], [], False)
+        "wtpl-gig",
+        ["upwork"],
+        [],
+        False,
+    )
     response = live.mint({"site": "acme-income", "screen": "nope"})
     assert response.status_code == 400 and error_of(response) == "invalid_request"
     assert "connect-gig" in response.json()["error"]["message"]
@@ -173,8 +190,12 @@ def test_refresh_of_a_user_smile_does_not_know_is_404(start: Callable[..., Live]
 
 def test_refresh_needs_a_user_id(start: Callable[..., Live]) -> None:
     live = start()
-    for body in ({"site": "acme-income"}, {"site": "acme-income", "userId": ""},
-                 {"site": "acme-income", "userId": 42}, {"site": "acme-income", "userId": "u" * 201}):
+    for body in (
+        {"site": "acme-income"},
+        {"site": "acme-income", "userId": ""},
+        {"site": "acme-income", "userId": 42},
+        {"site": "acme-income", "userId": "u" * 201},
+    ):
         response = live.http.post(REFRESH, json=body)
         assert response.status_code == 400 and error_of(response) == "invalid_request", body
     assert live.fake is not None and live.fake.requests == []
@@ -224,22 +245,31 @@ def test_unknown_site_is_404_and_lists_the_known_ones(start: Callable[..., Live]
 @pytest.mark.parametrize(
     ("kwargs", "status", "code"),
     [
-        ({"content": b"x" * (16 * 1024 + 1), "headers": {"content-type": "application/json"}},
-         413, "body_too_large"),
-        ({"content": b'{"site": "acme-income"}', "headers": {"content-type": "text/plain"}},
-         415, "unsupported_media_type"),
+        ({"content": b"x" * (16 * 1024 + 1), "headers": {"content-type": "application/json"}}, 413, "body_too_large"),
+        (
+            {"content": b'{"site": "acme-income"}', "headers": {"content-type": "text/plain"}},
+            415,
+            "unsupported_media_type",
+        ),
         ({"content": b'{"site": "acme-income"}'}, 415, "unsupported_media_type"),
-        ({"content": b'{"site": ', "headers": {"content-type": "application/json"}},
-         400, "invalid_json"),
-        ({"content": b"\xff\xfe\xfd", "headers": {"content-type": "application/json"}},
-         400, "invalid_json"),
+        ({"content": b'{"site": ', "headers": {"content-type": "application/json"}}, 400, "invalid_json"),
+        ({"content": b"\xff\xfe\xfd", "headers": {"content-type": "application/json"}}, 400, "invalid_json"),
         ({"json": ["acme-income"]}, 400, "invalid_request"),
         ({"json": {}}, 400, "invalid_request"),
         ({"json": {"site": "acme-income", "metdata": {}}}, 400, "invalid_request"),
         ({"json": {"site": 7}}, 400, "invalid_request"),
     ],
-    ids=["too-large", "text-plain", "no-content-type", "truncated", "not-utf8", "array",
-         "no-site", "typo", "site-not-string"],
+    ids=[
+        "too-large",
+        "text-plain",
+        "no-content-type",
+        "truncated",
+        "not-utf8",
+        "array",
+        "no-site",
+        "typo",
+        "site-not-string",
+    ],
 )
 def test_malformed_requests_get_stable_error_codes(
     start: Callable[..., Live], kwargs: dict[str, Any], status: int, code: str
@@ -297,15 +327,21 @@ def test_foreign_origin_is_refused_and_allowed_origin_gets_cors(start: Callable[
 
 def test_preflight_for_an_allowed_origin(start: Callable[..., Live]) -> None:
     live = start()
-    response = live.http.options(MINT, headers={
-        "origin": "https://acme.example", "access-control-request-method": "POST",
-        "access-control-request-headers": "content-type"})
+    response = live.http.options(
+        MINT,
+        headers={
+            "origin": "https://acme.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
     assert response.status_code == 204 and response.content == b""
     assert response.headers["access-control-allow-origin"] == "https://acme.example"
     assert "POST" in response.headers["access-control-allow-methods"]
     assert response.headers["access-control-allow-headers"].lower() == "content-type"
-    response = live.http.options(REFRESH, headers={
-        "origin": "https://evil.example", "access-control-request-method": "POST"})
+    response = live.http.options(
+        REFRESH, headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
+    )
     assert response.status_code == 403 and error_of(response) == "origin_not_allowed"
 
 
@@ -428,8 +464,7 @@ def test_one_json_log_line_per_request_without_personal_data(
     assert len(lines) == 2
     ok, missing = lines
     assert {"method", "path", "status", "ms", "site", "requestId"} <= set(ok)
-    assert (ok["method"], ok["path"], ok["status"], ok["site"]) == (
-        "POST", MINT, 200, "acme-income")
+    assert (ok["method"], ok["path"], ok["status"], ok["site"]) == ("POST", MINT, 200, "acme-income")
     assert ok["requestId"] and isinstance(ok["ms"], float)
     assert (missing["status"], missing["error"]) == (404, "unknown_site")
     assert "jane@example.com" not in caplog.text and "r-77" not in caplog.text
@@ -497,8 +532,8 @@ def test_half_a_key_pair_is_a_user_error(tmp_path: Path) -> None:
 
 def test_credentials_come_from_the_project_env_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
-        "SMILE_API_KEY=file-key\nSMILE_API_SECRET=file-secret\n"
-        "SMILE_API_HOST=https://open.smileapi.io/v1\n")
+        "SMILE_API_KEY=file-key\nSMILE_API_SECRET=file-secret\nSMILE_API_HOST=https://open.smileapi.io/v1\n"
+    )
     creds = load_credentials(tmp_path, {})
     assert creds == Credentials("file-key", "file-secret", "https://open.smileapi.io/v1")
     app = create_app(tmp_path, manifest=MANIFEST, environ={})
@@ -509,11 +544,11 @@ def test_credentials_come_from_the_project_env_file(tmp_path: Path) -> None:
 
 
 def test_quickstart_names_are_fallbacks(tmp_path: Path) -> None:
-    creds = load_credentials(tmp_path, {"API_KEY": "qk", "API_SECRET": "qs",
-                                        "OPEN_API_HOST": "http://127.0.0.1:9/v1"})
+    creds = load_credentials(tmp_path, {"API_KEY": "qk", "API_SECRET": "qs", "OPEN_API_HOST": "http://127.0.0.1:9/v1"})
     assert creds == Credentials("qk", "qs", "http://127.0.0.1:9/v1")
-    creds = load_credentials(tmp_path, {"API_KEY": "qk", "API_SECRET": "qs",
-                                        "SMILE_API_KEY": "sk", "SMILE_API_SECRET": "ss"})
+    creds = load_credentials(
+        tmp_path, {"API_KEY": "qk", "API_SECRET": "qs", "SMILE_API_KEY": "sk", "SMILE_API_SECRET": "ss"}
+    )
     assert creds is not None and (creds.key, creds.secret, creds.host) == ("sk", "ss", DEFAULT_HOST)
 
 
@@ -536,9 +571,9 @@ def test_200_concurrent_requests_each_get_their_own_user(start: Callable[..., Li
     async def burst() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=200)
         async with httpx.AsyncClient(base_url=live.base, limits=limits, timeout=60) as client:
-            return await asyncio.gather(*[
-                client.post(MINT, json={"site": "acme-income", "metadata": {"ref": f"r{i}"}})
-                for i in range(200)])
+            return await asyncio.gather(
+                *[client.post(MINT, json={"site": "acme-income", "metadata": {"ref": f"r{i}"}}) for i in range(200)]
+            )
 
     responses = asyncio.run(burst())
     assert [r.status_code for r in responses] == [200] * 200
@@ -554,17 +589,33 @@ def test_200_concurrent_requests_each_get_their_own_user(start: Callable[..., Li
 # --------------------------------------------------------------------------- schemathesis
 
 
-def test_schemathesis_finds_no_server_error_or_schema_mismatch(
-    start: Callable[..., Live], tmp_path: Path
-) -> None:
+def test_schemathesis_finds_no_server_error_or_schema_mismatch(start: Callable[..., Live], tmp_path: Path) -> None:
     live = start(upstream=False, sandbox=True, rate_limit=0)
-    checks = ("not_a_server_error,status_code_conformance,content_type_conformance,"
-              "response_headers_conformance,response_schema_conformance")
+    checks = (
+        "not_a_server_error,status_code_conformance,content_type_conformance,"
+        "response_headers_conformance,response_schema_conformance"
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", f"{live.base}/openapi.json",
-         "--checks", checks, "--max-examples", "40", "--seed", "1", "--no-color",
-         "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{live.base}/openapi.json",
+            "--checks",
+            checks,
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+            "--no-color",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout.lower()

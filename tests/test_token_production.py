@@ -86,8 +86,12 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 def environment(fake: FakeSmile, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMILE_", "FLIPGEN_"))}
-    env.update(SMILE_API_KEY=fake.key, SMILE_API_SECRET=fake.secret, SMILE_API_HOST=fake.url,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
+    env.update(
+        SMILE_API_KEY=fake.key,
+        SMILE_API_SECRET=fake.secret,
+        SMILE_API_HOST=fake.url,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+    )
     env.update(extra)
     return env
 
@@ -110,36 +114,50 @@ def exercise(base: str, fake: FakeSmile) -> None:
         assert again.status_code == 200 and again.json()["userId"] == minted[0]["userId"]
         missing = http.post(MINT, json={"site": "nope"})
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_site"
-        foreign = http.post(MINT, json={"site": "acme-income"},
-                            headers={"origin": "https://evil.example"})
+        foreign = http.post(MINT, json={"site": "acme-income"}, headers={"origin": "https://evil.example"})
         assert foreign.status_code == 403
 
 
 def test_uvicorn_with_two_workers(fake: FakeSmile, manifest_file: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = environment(fake, FLIPGEN_TOKEN_MANIFEST=str(manifest_file),
-                      FLIPGEN_TOKEN_RATE_LIMIT="0")
-    process = start([sys.executable, "-m", "uvicorn", "--factory", "flipgen.token:app_from_env",
-                     "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-                     "--no-proxy-headers", "--no-server-header", "--no-access-log"],
-                    env, port, tmp_path)
+    env = environment(fake, FLIPGEN_TOKEN_MANIFEST=str(manifest_file), FLIPGEN_TOKEN_RATE_LIMIT="0")
+    process = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "flipgen.token:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-proxy-headers",
+            "--no-server-header",
+            "--no-access-log",
+        ],
+        env,
+        port,
+        tmp_path,
+    )
     try:
         assert len(children_of(process.pid)) >= 2
         exercise(f"http://127.0.0.1:{port}", fake)
     finally:
         assert stop(process) == 0
-    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()
-             if line.startswith("{")]
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
     assert sum(1 for line in lines if line["path"] == MINT and line["status"] == 200) == 20
     assert all(fake.secret not in json.dumps(line) for line in lines)
 
 
-def test_run_server_with_two_workers_and_rate_limit(
-    fake: FakeSmile, manifest_file: Path, tmp_path: Path
-) -> None:
+def test_run_server_with_two_workers_and_rate_limit(fake: FakeSmile, manifest_file: Path, tmp_path: Path) -> None:
     port = free_port()
-    code = ("from flipgen.token import run_server; "
-            f"run_server(None, port={port}, workers=2, rate_limit=3, manifest={str(manifest_file)!r})")
+    code = (
+        "from flipgen.token import run_server; "
+        f"run_server(None, port={port}, workers=2, rate_limit=3, manifest={str(manifest_file)!r})"
+    )
     process = start([sys.executable, "-c", code], environment(fake), port, tmp_path)
     try:
         assert len(children_of(process.pid)) >= 2
@@ -157,10 +175,13 @@ def test_run_server_with_two_workers_and_rate_limit(
 def test_run_server_refuses_to_start_without_credentials(manifest_file: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMILE_", "FLIPGEN_", "API_"))}
     env["PYTHONPATH"] = str(REPO)
-    code = ("from flipgen.errors import UserError\nfrom flipgen.token import run_server\n"
-            f"try:\n    run_server({str(tmp_path)!r}, port=1, manifest={str(manifest_file)!r})\n"
-            "except UserError as e:\n    print(e.message); raise SystemExit(3)\n")
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    code = (
+        "from flipgen.errors import UserError\nfrom flipgen.token import run_server\n"
+        f"try:\n    run_server({str(tmp_path)!r}, port=1, manifest={str(manifest_file)!r})\n"
+        "except UserError as e:\n    print(e.message); raise SystemExit(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 3, result.stderr
     assert "SMILE_API_KEY" in result.stdout and "--sandbox" in result.stdout

@@ -16,8 +16,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_wheel_installs_and_works_outside_the_repo(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(wheels.glob("flipgen-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "flipgen/site_templates/default/page.html" in names
@@ -28,17 +31,30 @@ def test_wheel_installs_and_works_outside_the_repo(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
 
     project = tmp_path / "elsewhere"
     shutil.copytree(REPO / "sites", project / "sites")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = subprocess.run([str(py), "-c", "import flipgen; print(flipgen.__file__)"], cwd=project,
-                           check=True, capture_output=True, text=True, env=env).stdout
+    where = subprocess.run(
+        [str(py), "-c", "import flipgen; print(flipgen.__file__)"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
     assert str(env_dir) in where and str(REPO) not in where
     flipgen = env_dir / "bin" / "flipgen"
     check = subprocess.run([str(flipgen), "check"], cwd=project, capture_output=True, text=True, env=env)

@@ -23,7 +23,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -58,7 +58,7 @@ def decode_access_token(token: str) -> dict[str, Any] | None:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def metadata_problem(metadata: object) -> str | None:
@@ -88,9 +88,7 @@ class SmileEmulator:
     def token(self, user_id: str) -> dict[str, Any]:
         """A Smile ``Token`` object for ``user_id``."""
         exp = int(time.time() + self.token_ttl)
-        payload = json.dumps(
-            {"u": user_id, "exp": exp, "n": secrets.token_hex(8)}, separators=(",", ":")
-        ).encode()
+        payload = json.dumps({"u": user_id, "exp": exp, "n": secrets.token_hex(8)}, separators=(",", ":")).encode()
         encoded = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
         return {
             "id": "tk-" + secrets.token_hex(16),

@@ -26,8 +26,14 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 SCREENSHOTS = HERE / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Records CSP violations, dialogs are caught by Playwright; flipgen events are logged for asserts.
 INIT_SCRIPT = """
 window.__csp = []; window.__events = [];
@@ -59,10 +65,10 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.
 class Env:
     project: Path
     dist: Path
-    base: str           # static server origin
-    token: str          # token endpoint URL (main server)
-    short_token: str    # same endpoint, tokens valid a few seconds
-    host: str           # another origin, for embed.js host pages
+    base: str  # static server origin
+    token: str  # token endpoint URL (main server)
+    short_token: str  # same endpoint, tokens valid a few seconds
+    host: str  # another origin, for embed.js host pages
     host_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -90,18 +96,37 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     static_port, token_port, short_port, host_port = free_port(), free_port(), free_port(), free_port()
     base = f"http://127.0.0.1:{static_port}"
     token = f"http://127.0.0.1:{token_port}/api/link-token"
-    (project / "flipgen.yaml").write_text(
-        f"token_endpoint: {token}\nallowed_origins: [\"{base}\"]\n", encoding="utf-8")
+    (project / "flipgen.yaml").write_text(f'token_endpoint: {token}\nallowed_origins: ["{base}"]\n', encoding="utf-8")
     build(project, output=dist, sandbox=True)
-    e = Env(project, dist, base, token, f"http://127.0.0.1:{short_port}/api/link-token",
-            f"http://127.0.0.1:{host_port}", host_dir)
+    e = Env(
+        project,
+        dist,
+        base,
+        token,
+        f"http://127.0.0.1:{short_port}/api/link-token",
+        f"http://127.0.0.1:{host_port}",
+        host_dir,
+    )
     py = sys.executable
     flipgen_cli = [py, "-c", "from flipgen.cli import main; main()"]
     quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": REPO}
     starts = [
         (static_port, [py, "-m", "http.server", str(static_port), "--bind", "127.0.0.1", "--directory", str(dist)]),
         (host_port, [py, "-m", "http.server", str(host_port), "--bind", "127.0.0.1", "--directory", str(host_dir)]),
-        (token_port, [*flipgen_cli, "token-server", str(project), "--sandbox", "--port", str(token_port), "--rate-limit", "0", "-q"]),
+        (
+            token_port,
+            [
+                *flipgen_cli,
+                "token-server",
+                str(project),
+                "--sandbox",
+                "--port",
+                str(token_port),
+                "--rate-limit",
+                "0",
+                "-q",
+            ],
+        ),
         (short_port, [py, "-c", TOKEN_RUNNER, str(project), str(short_port), str(SHORT_TTL)]),
     ]
     try:
@@ -143,8 +168,12 @@ def axe_js(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not npm:
             pytest.fail("npm is required to install axe-core for the accessibility tests")
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "axe-core@4"],
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "axe-core@4"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return path
 
 

@@ -21,8 +21,9 @@ def submit(page: Page, screen_id: str) -> None:
     page.locator(f"#s-{screen_id} button[type=submit]").click()
 
 
-def acme_about(page: Page, work_type: str, name: str = "Ada Lovelace", email: str = "ada@example.com",
-               income: str | None = None) -> None:
+def acme_about(
+    page: Page, work_type: str, name: str = "Ada Lovelace", email: str = "ada@example.com", income: str | None = None
+) -> None:
     page.fill("#f-full_name", name)
     page.fill("#f-email", email)
     page.check(f"#s-about-you input[name=work_type][value={work_type}]")

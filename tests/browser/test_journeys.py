@@ -6,9 +6,22 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from conftest import Env, Tab
-from flipdriver import (BRIGHTPATH_QUERY, HARBOR_QUERY, acme_about, brightpath_confirm, brightpath_contractor,
-                        brightpath_employment, brightpath_personal, emulator_connect, harbor_applicant,
-                        harbor_household, harbor_income, open_widget, screen, submit)
+from flipdriver import (
+    BRIGHTPATH_QUERY,
+    HARBOR_QUERY,
+    acme_about,
+    brightpath_confirm,
+    brightpath_contractor,
+    brightpath_employment,
+    brightpath_personal,
+    emulator_connect,
+    harbor_applicant,
+    harbor_household,
+    harbor_income,
+    open_widget,
+    screen,
+    submit,
+)
 from playwright.sync_api import Page, expect
 
 
@@ -24,8 +37,11 @@ def assert_invalid(page: Page, field_id: str, message: str, selector: str | None
     el = page.locator(selector or f"#f-{field_id}").first
     expect(el).to_have_attribute("aria-invalid", "true")
     assert error_of(page, field_id) == message
-    described = el.get_attribute("aria-describedby") or page.locator(
-        f"[data-flip-field={field_id}]").get_attribute("aria-describedby") or ""
+    described = (
+        el.get_attribute("aria-describedby")
+        or page.locator(f"[data-flip-field={field_id}]").get_attribute("aria-describedby")
+        or ""
+    )
     assert f"f-{field_id}-error" in described.split()
 
 
@@ -142,9 +158,16 @@ def test_token_request_sends_only_declared_metadata(tab: Tab, env: Env) -> None:
     acme_about(page, "employed", income="2500")
     screen(page, "connect-payroll")
     open_widget(page, "connect-payroll")
-    assert tab.token_bodies == [{"url": env.token, "body": {
-        "site": "acme-income", "screen": "connect-payroll",
-        "metadata": {"ref": "abc_1", "email": "ada@example.com"}}}]
+    assert tab.token_bodies == [
+        {
+            "url": env.token,
+            "body": {
+                "site": "acme-income",
+                "screen": "connect-payroll",
+                "metadata": {"ref": "abc_1", "email": "ada@example.com"},
+            },
+        }
+    ]
 
 
 def test_invalid_optional_param_is_dropped(tab: Tab, env: Env) -> None:
@@ -187,7 +210,11 @@ def test_brightpath_params_prefill_and_validation(tab: Tab, env: Env) -> None:
     page.fill("#f-date_of_birth", "2012-01-01")
     submit(page, "personal")
     assert_invalid(page, "ni_number", "Enter a National Insurance number in the right format, like QQ 12 34 56 C.")
-    assert_invalid(page, "date_of_birth", "Enter a date of birth in 2010 or earlier. You need to be 16 or over to be employed through BrightPath.")
+    assert_invalid(
+        page,
+        "date_of_birth",
+        "Enter a date of birth in 2010 or earlier. You need to be 16 or over to be employed through BrightPath.",
+    )
     # show_if on a checkbox
     expect(page.locator("[data-flip-field=access_needs]")).to_be_hidden()
     page.check("#f-has_access_needs")
@@ -296,7 +323,11 @@ def test_harbor_validation_rules(tab: Tab, env: Env) -> None:
     expect(page.locator("#f-occupants")).to_have_value("1")
     page.fill("#f-occupants", "9")
     submit(page, "household")
-    assert_invalid(page, "occupants", "Our largest homes are licensed for 8 people. Call us on (206) 555-0100 to talk about options.")
+    assert_invalid(
+        page,
+        "occupants",
+        "Our largest homes are licensed for 8 people. Call us on (206) 555-0100 to talk about options.",
+    )
     assert_invalid(page, "pets", "Choose an option.")
     page.fill("#f-occupants", "2")
     expect(page.locator("[data-flip-field=has_co_applicant]")).to_be_visible()
@@ -311,7 +342,12 @@ def test_harbor_validation_rules(tab: Tab, env: Env) -> None:
     submit(page, "household")
     screen(page, "income")
     submit(page, "income")
-    assert_invalid(page, "income_sources", 'Choose at least one. If none fit, choose "Something else".', "input[name=income_sources]")
+    assert_invalid(
+        page,
+        "income_sources",
+        'Choose at least one. If none fit, choose "Something else".',
+        "input[name=income_sources]",
+    )
     page.check("#s-income input[name=income_sources][value=payroll]")
     expect(page.locator("[data-flip-field=employer_name]")).to_be_visible()
     page.fill("#f-monthly_income", "100.123")
@@ -324,7 +360,10 @@ def test_harbor_validation_rules(tab: Tab, env: Env) -> None:
 def test_harbor_routes_and_redirect_completion(tab: Tab, env: Env) -> None:
     page = tab.page
     seen: list[str] = []
-    page.route("https://harborliving.example/**", lambda r: (seen.append(r.request.url), r.fulfill(body="applied", content_type="text/plain")))
+    page.route(
+        "https://harborliving.example/**",
+        lambda r: (seen.append(r.request.url), r.fulfill(body="applied", content_type="text/plain")),
+    )
     page.goto(env.url("harbor-tenant-screening", HARBOR_QUERY + "&agent=jo.smith"))
     expect(page.locator("[data-flip-field=how_heard]")).to_be_hidden()  # agent param filled
     harbor_applicant(page)

@@ -9,8 +9,19 @@ from pathlib import Path
 
 import pytest
 from conftest import SCREENSHOTS, Env, Tab
-from flipdriver import (BRIGHTPATH_QUERY, HARBOR_QUERY, acme_about, brightpath_employment, brightpath_personal,
-                        emulator_connect, harbor_applicant, harbor_income, open_widget, screen, submit)
+from flipdriver import (
+    BRIGHTPATH_QUERY,
+    HARBOR_QUERY,
+    acme_about,
+    brightpath_employment,
+    brightpath_personal,
+    emulator_connect,
+    harbor_applicant,
+    harbor_income,
+    open_widget,
+    screen,
+    submit,
+)
 from playwright.sync_api import Browser, Page, expect
 
 
@@ -19,9 +30,13 @@ def test_embed_iframe_resizes_and_reemits_complete(browser: Browser, env: Env) -
         "<!doctype html><html lang=en><title>Acme partner</title><main><h1>Apply</h1>"
         "<div id=slot></div></main>"
         f"<script src='{env.base}/acme-income/embed.js' data-target='#slot' data-query='ref=host_1'></script>"
-        "<script src='host.js'></script></html>", encoding="utf-8")
+        "<script src='host.js'></script></html>",
+        encoding="utf-8",
+    )
     (env.host_dir / "host.js").write_text(
-        "window.got = []; document.addEventListener('flipgen:complete', e => window.got.push(e.detail));", encoding="utf-8")
+        "window.got = []; document.addEventListener('flipgen:complete', e => window.got.push(e.detail));",
+        encoding="utf-8",
+    )
     context = browser.new_context(viewport={"width": 1000, "height": 800}, reduced_motion="reduce")
     page = context.new_page()
     page.goto(env.host + "/")
@@ -214,8 +229,8 @@ def test_every_screen_axe_clean_with_screenshots(tab: Tab, env: Env, axe_js: Pat
 
 XSS = [
     "<script>window.__xss=1</script>",
-    "<img src=x onerror=\"window.__xss=1\">",
-    "\"><svg onload=window.__xss=1>",
+    '<img src=x onerror="window.__xss=1">',
+    '"><svg onload=window.__xss=1>',
     "javascript:window.__xss=1",
     "${full_name}<iframe srcdoc='<script>parent.__xss=1</script>'>",
     "</script><script>window.__xss=1</script>",
@@ -236,8 +251,12 @@ def test_xss_corpus_is_inert(tab: Tab, env: Env, payload: str) -> None:
     assert page.locator("#h-done *:not([data-flip-var])").count() == 0
     assert page.evaluate("window.__xss") is None
     assert not tab.csp_violations()
-    page.goto(env.url("brightpath-onboarding", BRIGHTPATH_QUERY.replace("Acme%20%26%20Sons", "x").replace(
-        "sam%40example.org", "a%40b.co")))
+    page.goto(
+        env.url(
+            "brightpath-onboarding",
+            BRIGHTPATH_QUERY.replace("Acme%20%26%20Sons", "x").replace("sam%40example.org", "a%40b.co"),
+        )
+    )
     page.fill("#f-legal_first_name", payload[:60])
     page.fill("#f-preferred_name", json.dumps(payload)[:60])
     page.reload()

@@ -26,7 +26,9 @@ def to_gig(tab: Tab, env: Env) -> Page:
 
 def test_connect_through_mfa_with_wrong_password_first(tab: Tab, env: Env) -> None:
     page = to_gig(tab, env)
-    expect(page.locator("#s-connect-gig .flip-intro")).to_have_text("Hi Ada Lovelace, connect every platform you earn on.")
+    expect(page.locator("#s-connect-gig .flip-intro")).to_have_text(
+        "Hi Ada Lovelace, connect every platform you earn on."
+    )
     open_widget(page, "connect-gig")
     dialog = page.locator("[role=dialog]")
     expect(dialog).to_have_attribute("aria-modal", "true")
@@ -90,16 +92,35 @@ def test_exit_as_bare_string_and_sdk_stub(tab: Tab, env: Env) -> None:
     """`onClose` may get a bare string (Smile's docs show both); a stub SDK closes with "exit"."""
     page = tab.page
     stub = "window.SmileLinkModal = function (o) { this.open = function () { window.__opts = Object.keys(o).sort(); setTimeout(function () { o.onClose('exit'); }); }; };"
-    page.route(re.compile(r".*/smile-emulator\.[0-9a-f]+\.js$"), lambda r: r.fulfill(body=stub, content_type="text/javascript"))
+    page.route(
+        re.compile(r".*/smile-emulator\.[0-9a-f]+\.js$"), lambda r: r.fulfill(body=stub, content_type="text/javascript")
+    )
     page.goto(env.url("acme-income"))
     acme_about(page, "employed", income="100")
     screen(page, "connect-payroll")
     page.locator("#s-connect-payroll [data-flip-open]").click()
-    expect(page.locator("#s-connect-payroll [data-flip-status]")).to_have_text("No account was connected yet. Connect an account to continue.")
+    expect(page.locator("#s-connect-payroll [data-flip-status]")).to_have_text(
+        "No account was connected yet. Connect an account to continue."
+    )
     opts = page.evaluate("window.__opts")
-    assert opts == sorted(["userToken", "templateId", "providers", "topProviders", "enableUpload", "onAccountCreated",
-                           "onAccountConnected", "onAccountRemoved", "onAccountError", "onUploadsCreated",
-                           "onUploadsRemoved", "onTokenExpired", "onClose", "onUIEvent"])
+    assert opts == sorted(
+        [
+            "userToken",
+            "templateId",
+            "providers",
+            "topProviders",
+            "enableUpload",
+            "onAccountCreated",
+            "onAccountConnected",
+            "onAccountRemoved",
+            "onAccountError",
+            "onUploadsCreated",
+            "onUploadsRemoved",
+            "onTokenExpired",
+            "onClose",
+            "onUIEvent",
+        ]
+    )
 
 
 def test_disconnect_counts_down(tab: Tab, env: Env) -> None:
@@ -122,7 +143,9 @@ def test_upload_documents_then_continue(tab: Tab, env: Env) -> None:
     page.click("[data-file-type=payslip]")
     page.get_by_role("button", name="Upload").click()
     expect(page.locator(".sle-err")).to_have_text("Choose at least one file to upload.")
-    page.set_input_files("#sle-file", files=[{"name": "payslip-may.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}])
+    page.set_input_files(
+        "#sle-file", files=[{"name": "payslip-may.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}]
+    )
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_role("heading", name="Documents uploaded")).to_be_visible()
     expect(page.locator(".sle-row")).to_contain_text("payslip-may.pdf")
@@ -158,8 +181,11 @@ def test_failing_token_endpoint_is_retryable(tab: Tab, env: Env) -> None:
     def fail_first(route: Route) -> None:
         calls.append(route.request.url)
         if len(calls) == 1:
-            route.fulfill(status=502, content_type="application/json",
-                          body='{"error": {"code": "upstream_error", "message": "Smile is down"}}')
+            route.fulfill(
+                status=502,
+                content_type="application/json",
+                body='{"error": {"code": "upstream_error", "message": "Smile is down"}}',
+            )
         else:
             route.continue_()
 
@@ -168,8 +194,14 @@ def test_failing_token_endpoint_is_retryable(tab: Tab, env: Env) -> None:
     acme_about(page, "gig")
     page.locator("#s-connect-gig [data-flip-open]").click()
     expect(page.locator("#s-connect-gig [data-flip-status]")).to_have_text(
-        "We couldn't start the secure connection. Check your internet connection and try again.")
-    assert tab.events("flipgen:error")[-1] == {"site": "acme-income", "screen": "connect-gig", "code": "upstream_error", "status": 502}
+        "We couldn't start the secure connection. Check your internet connection and try again."
+    )
+    assert tab.events("flipgen:error")[-1] == {
+        "site": "acme-income",
+        "screen": "connect-gig",
+        "code": "upstream_error",
+        "status": 502,
+    }
     expect(page.locator("#s-connect-gig [data-flip-open]")).to_have_text(RETRY)
     open_widget(page, "connect-gig")
     assert len(calls) == 2 and calls[1] == env.token  # no user yet: a create, not a refresh
@@ -181,7 +213,9 @@ def test_network_failure_is_retryable(tab: Tab, env: Env) -> None:
     page.goto(env.url("acme-income"))
     acme_about(page, "gig")
     page.locator("#s-connect-gig [data-flip-open]").click()
-    expect(page.locator("#s-connect-gig [data-flip-status]")).to_contain_text("We couldn't start the secure connection.")
+    expect(page.locator("#s-connect-gig [data-flip-status]")).to_contain_text(
+        "We couldn't start the secure connection."
+    )
 
 
 def test_unknown_user_on_refresh_starts_a_new_one(tab: Tab, env: Env) -> None:

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -34,8 +33,11 @@ def xss_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "project" / "sites" / "xss.yaml").write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
     build(root / "project", output=root / "dist", sandbox=True)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(root / "dist")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root / "dist")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, server)
         yield f"http://127.0.0.1:{port}/xss/"

@@ -42,8 +42,7 @@ def schema_validator(name: str) -> Any:
     import jsonschema_rs
 
     components = _json_schema(openapi()["components"])
-    return jsonschema_rs.Draft7Validator({"$ref": f"#/components/schemas/{name}",
-                                          "components": components})
+    return jsonschema_rs.Draft7Validator({"$ref": f"#/components/schemas/{name}", "components": components})
 
 
 def _json_schema(node: Any) -> Any:
@@ -193,24 +192,31 @@ class FakeSmile:
     # -- answers
 
     def envelope(self, code: str, message: str, data: Any = None) -> dict[str, Any]:
-        return {"code": code, "message": message, "requestId": str(uuid.uuid4()),
-                "data": {} if data is None else data}
+        return {"code": code, "message": message, "requestId": str(uuid.uuid4()), "data": {} if data is None else data}
 
     def token(self, user_id: str) -> dict[str, Any]:
         access = "at-" + uuid.uuid4().hex
         with self._lock:
             self.tokens[access] = user_id
-        return {"id": "tk-" + uuid.uuid4().hex, "expiresAt": "2030-01-01T05:00:00Z",
-                "mode": "SANDBOX", "accessToken": access}
+        return {
+            "id": "tk-" + uuid.uuid4().hex,
+            "expiresAt": "2030-01-01T05:00:00Z",
+            "mode": "SANDBOX",
+            "accessToken": access,
+        }
 
     def create_user(self, metadata: dict[str, str]) -> dict[str, Any]:
         user_id = "tenant-" + uuid.uuid4().hex
         with self._lock:
             self.users[user_id] = metadata
-        user = {"id": user_id, "externalMetadata": metadata, "createdAt": "2026-01-01T00:00:00Z",
-                # Smile sends "channelId": null, but its schema types it as a string: omitted.
-                "providers": [], "session": {"userId": user_id, "channel": "Default",
-                                             "status": "IN_PROGRESS"}}
+        user = {
+            "id": user_id,
+            "externalMetadata": metadata,
+            "createdAt": "2026-01-01T00:00:00Z",
+            # Smile sends "channelId": null, but its schema types it as a string: omitted.
+            "providers": [],
+            "session": {"userId": user_id, "channel": "Default", "status": "IN_PROGRESS"},
+        }
         return {"user": user, "token": self.token(user_id)}
 
 
@@ -239,9 +245,15 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        recorded = Recorded(self.command, parts.path, parse_qs(parts.query),
-                            {k.lower(): v for k, v in self.headers.items()}, raw, time.monotonic(),
-                            self.client_address[1])
+        recorded = Recorded(
+            self.command,
+            parts.path,
+            parse_qs(parts.query),
+            {k.lower(): v for k, v in self.headers.items()},
+            raw,
+            time.monotonic(),
+            self.client_address[1],
+        )
         fake.record(recorded)
 
         fault = fake.next_fault()
@@ -312,13 +324,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, fake.envelope("MISSING_RESOURCE", "No such user"))
         self._reply(201, fake.envelope("OK", "Success", fake.token(user_ids[0])))
 
-    def _reply(self, status: int, envelope: dict[str, Any],
-               headers: dict[str, str] | None = None) -> None:
+    def _reply(self, status: int, envelope: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         framing = self.owner.framing if status < 300 else "length"
         self._send(status, json.dumps(envelope).encode(), framing, headers)
 
-    def _send(self, status: int, body: bytes, framing: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: bytes, framing: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         for name, value in (headers or {}).items():

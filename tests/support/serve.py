@@ -22,8 +22,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 FLIPGEN = [sys.executable, "-m", "flipgen.cli"]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def copy_project(dest: Path) -> Path:
@@ -57,8 +63,14 @@ class Server:
         self.lines: list[str] = []
         self.cond = threading.Condition()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-        self.proc = subprocess.Popen([*FLIPGEN, "serve", str(project), "--port", "0", *args], cwd=project,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [*FLIPGEN, "serve", str(project), "--port", "0", *args],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         match = self.wait_for(r"serving http://127\.0\.0\.1:(\d+)/")
@@ -93,7 +105,9 @@ class Server:
                         return found
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
-                    raise AssertionError(f"no line matching {pattern!r} in the server output:\n" + "\n".join(self.lines))
+                    raise AssertionError(
+                        f"no line matching {pattern!r} in the server output:\n" + "\n".join(self.lines)
+                    )
                 self.cond.wait(min(left, 0.2))
 
     def count(self, pattern: str, after: int = 0) -> int:
@@ -101,8 +115,9 @@ class Server:
         with self.cond:
             return sum(1 for line in self.lines[after:] if regex.search(line))
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         """One request with the path sent exactly as given (no client-side normalisation)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
@@ -129,7 +144,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError("the server did not stop on Ctrl-C:\n" + self.output)
+                raise AssertionError("the server did not stop on Ctrl-C:\n" + self.output) from None
         self.reader.join(timeout=5)
         return self.proc.returncode
 

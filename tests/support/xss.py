@@ -10,7 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-PAYLOADS: list[str] = json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "xss.json").read_text(encoding="utf-8"))
+PAYLOADS: list[str] = json.loads(
+    (Path(__file__).resolve().parent.parent / "fixtures" / "xss.json").read_text(encoding="utf-8")
+)
 
 
 def xss_site(text: str, markdown: str, options: list[str] | None = None) -> dict[str, Any]:
@@ -26,20 +28,39 @@ def xss_site(text: str, markdown: str, options: list[str] | None = None) -> dict
         "wink": {"template_id": "wtpl-xss"},
         "params": [{"name": "ref"}],
         "screens": [
-            {"id": "one", "type": "form", "title": text, "intro": markdown + " ${ref}", "button": text,
-             "fields": [
-                 {"id": "a", "type": "text", "label": text, "help": markdown, "placeholder": text,
-                  "messages": {"required": text, "pattern": text}, "default": text},
-                 {"id": "b", "type": "select", "label": text,
-                  "options": [{"value": v, "label": v} for v in values]},
-                 {"id": "c", "type": "radio", "label": text, "options": values},
-                 {"id": "d", "type": "checkboxes", "label": text, "options": values},
-                 {"id": "e", "type": "consent", "label": markdown},
-                 {"id": "f", "type": "textarea", "label": text, "placeholder": text},
-                 {"id": "g", "type": "hidden", "value": text},
-             ]},
-            {"id": "two", "type": "wink", "title": text, "intro": markdown, "button": text, "skip_label": text,
-             "min_accounts": 0},
+            {
+                "id": "one",
+                "type": "form",
+                "title": text,
+                "intro": markdown + " ${ref}",
+                "button": text,
+                "fields": [
+                    {
+                        "id": "a",
+                        "type": "text",
+                        "label": text,
+                        "help": markdown,
+                        "placeholder": text,
+                        "messages": {"required": text, "pattern": text},
+                        "default": text,
+                    },
+                    {"id": "b", "type": "select", "label": text, "options": [{"value": v, "label": v} for v in values]},
+                    {"id": "c", "type": "radio", "label": text, "options": values},
+                    {"id": "d", "type": "checkboxes", "label": text, "options": values},
+                    {"id": "e", "type": "consent", "label": markdown},
+                    {"id": "f", "type": "textarea", "label": text, "placeholder": text},
+                    {"id": "g", "type": "hidden", "value": text},
+                ],
+            },
+            {
+                "id": "two",
+                "type": "wink",
+                "title": text,
+                "intro": markdown,
+                "button": text,
+                "skip_label": text,
+                "min_accounts": 0,
+            },
             {"id": "end", "type": "end", "title": text + " ${a}", "body": markdown + " ${a}"},
         ],
     }
