@@ -1,0 +1,1 @@
+"""Shared test helpers and fixtures for the whole suite."""
