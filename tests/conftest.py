@@ -1,1 +1,3 @@
 """Shared test helpers and fixtures for the whole suite."""
+
+pytest_plugins = ["tests.support.db"]

@@ -1,0 +1,426 @@
+"""Applications: one visitor's run through one site, and the screens it reached.
+
+Every function takes the Connection of a transaction the caller opened (`store.write()` or
+`store.read()`), so a feature can change an application and write its own rows (an outbox
+entry, say) atomically. Writes are idempotent: repeating one changes nothing, bumps no
+timestamp and fires no listener. No IP address or user agent is ever stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.sql.elements import ColumnElement
+
+from .migrations import metadata, migration
+from .types import JSONDocument, UTCDateTime
+
+__all__ = [
+    "Application",
+    "ApplicationClosed",
+    "Visit",
+    "STATUSES",
+    "ABANDONED_AFTER",
+    "applications",
+    "application_screens",
+    "on_change",
+    "create",
+    "get",
+    "find_by_smile_user",
+    "save_answers",
+    "reach",
+    "submit",
+    "complete",
+    "set_smile_user",
+    "set_counts",
+    "list_applications",
+    "visits",
+    "delete_application",
+    "purge",
+    "erase",
+]
+
+STATUSES = ("started", "submitted", "completed")
+# `abandoned` is derived, never stored: a started application untouched for this long.
+ABANDONED_AFTER = timedelta(hours=24)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("site", String(63), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("answers", JSONDocument(), nullable=False),
+    Column("params", JSONDocument(), nullable=False),
+    Column("locale", String(35)),
+    Column("smile_user_id", String(100)),
+    Column("accounts", Integer, nullable=False, default=0),
+    Column("uploads", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("submitted_at", UTCDateTime()),
+    Column("completed_at", UTCDateTime()),
+    CheckConstraint("status IN ('started', 'submitted', 'completed')", name="applications_status"),
+    Index("applications_site_created", "site", "created_at"),
+    Index("applications_created", "created_at"),
+    Index("applications_smile_user", "smile_user_id"),
+)
+
+# One row per screen an application reached (first arrival only), for the funnel.
+application_screens = Table(
+    "application_screens",
+    metadata,
+    Column("application_id", String(64), ForeignKey("applications.id", ondelete="CASCADE"), primary_key=True),
+    Column("screen", String(50), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("reached_at", UTCDateTime(), nullable=False),
+    Column("left_at", UTCDateTime()),
+)
+
+
+@migration("applications.0001", "applications and the screens they reached")
+def _create_tables(conn: Connection) -> None:
+    applications.create(conn)
+    application_screens.create(conn)
+
+
+class ApplicationClosed(Exception):
+    """The answers of a submitted application cannot change (a retry with the same ones is fine)."""
+
+    def __init__(self, application: Application) -> None:
+        super().__init__(f"application {application.id} is {application.status}; its answers are final")
+        self.application = application
+
+
+@dataclass(frozen=True)
+class Application:
+    id: str
+    site: str
+    status: str
+    answers: dict[str, Any]
+    params: dict[str, Any]
+    locale: str | None
+    smile_user_id: str | None
+    accounts: int
+    uploads: int
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    def state(self, now: datetime | None = None) -> str:
+        """The stored status, or `abandoned` for a started application left alone too long."""
+        if self.status == "started" and self.updated_at < (now or _now()) - ABANDONED_AFTER:
+            return "abandoned"
+        return self.status
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Application:
+        return cls(**row._asdict())
+
+
+@dataclass(frozen=True)
+class Visit:
+    application_id: str
+    screen: str
+    position: int
+    reached_at: datetime
+    left_at: datetime | None = field(default=None)
+
+
+Listener = Callable[[Connection, str, Application], None]
+_listeners: list[Listener] = []
+
+
+def on_change(listener: Listener) -> Listener:
+    """Call ``listener(conn, event, application)`` inside the transaction of each real change.
+
+    Events: `application.started`, `application.submitted`, `application.completed`. A listener
+    that raises rolls the change back, which is what a transactional outbox needs.
+    """
+    _listeners.append(listener)
+    return listener
+
+
+def _emit(conn: Connection, event: str, app: Application) -> None:
+    for listener in _listeners:
+        listener(conn, event, app)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """An unguessable id: 144 random bits, URL-safe."""
+    return secrets.token_urlsafe(18)
+
+
+def create(
+    conn: Connection,
+    *,
+    site: str,
+    params: Mapping[str, Any] | None = None,
+    locale: str | None = None,
+    smile_user_id: str | None = None,
+    first_screen: str | None = None,
+    now: datetime | None = None,
+) -> Application:
+    """A new `started` application; ``first_screen``, when given, is recorded as reached now."""
+    now = now or _now()
+    values = {
+        "id": new_id(),
+        "site": site,
+        "status": "started",
+        "answers": {},
+        "params": dict(params or {}),
+        "locale": locale,
+        "smile_user_id": smile_user_id,
+        "accounts": 0,
+        "uploads": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(insert(applications).values(values))
+    app = Application(**values)  # type: ignore[arg-type]
+    if first_screen is not None:
+        reach(conn, app.id, first_screen, now=now)
+    _emit(conn, "application.started", app)
+    return app
+
+
+def get(conn: Connection, app_id: str) -> Application | None:
+    row = conn.execute(select(applications).where(applications.c.id == app_id)).first()
+    return Application.from_row(row) if row is not None else None
+
+
+def _require(conn: Connection, app_id: str) -> Application:
+    app = get(conn, app_id)
+    if app is None:
+        raise KeyError(app_id)
+    return app
+
+
+def find_by_smile_user(conn: Connection, smile_user_id: str) -> Application | None:
+    """The most recent application of a Smile user (webhooks link events by userId)."""
+    row = conn.execute(
+        select(applications)
+        .where(applications.c.smile_user_id == smile_user_id)
+        .order_by(applications.c.created_at.desc())
+        .limit(1)
+    ).first()
+    return Application.from_row(row) if row is not None else None
+
+
+def _update(conn: Connection, app: Application, now: datetime, **values: Any) -> Application:
+    changed = {k: v for k, v in values.items() if getattr(app, k) != v}
+    if not changed:
+        return app
+    changed["updated_at"] = now
+    conn.execute(update(applications).where(applications.c.id == app.id).values(changed))
+    return Application(**{**app.__dict__, **changed})
+
+
+def save_answers(
+    conn: Connection,
+    app_id: str,
+    answers: Mapping[str, Any],
+    *,
+    remove: Collection[str] = (),
+    screen: str | None = None,
+    next_screen: str | None = None,
+    now: datetime | None = None,
+) -> Application:
+    """Merge one screen's ``answers`` (dropping the ids in ``remove``); mark ``screen`` left and ``next_screen`` reached.
+
+    Raises KeyError for an unknown id and ApplicationClosed when a submitted application's answers would change.
+    """
+    now = now or _now()
+    app = _require(conn, app_id)
+    merged = {k: v for k, v in app.answers.items() if k not in remove}
+    merged.update(answers)
+    if merged != app.answers and app.status != "started":
+        raise ApplicationClosed(app)
+    if screen is not None:
+        reach(conn, app_id, screen, now=now)
+    if next_screen is not None:
+        reach(conn, app_id, next_screen, now=now)
+    return _update(conn, app, now, answers=merged)
+
+
+def reach(conn: Connection, app_id: str, screen: str, *, now: datetime | None = None) -> bool:
+    """Record that the application reached ``screen`` (first arrival only); the screen it was on is left.
+
+    Returns False when the screen had been reached before (nothing changes).
+    """
+    now = now or _now()
+    s = application_screens
+    rows = conn.execute(select(s.c.screen, s.c.left_at).where(s.c.application_id == app_id)).all()
+    if any(r.screen == screen for r in rows):
+        return False
+    conn.execute(
+        update(s).where(s.c.application_id == app_id, s.c.left_at.is_(None), s.c.screen != screen).values(left_at=now)
+    )
+    conn.execute(insert(s).values(application_id=app_id, screen=screen, position=len(rows), reached_at=now))
+    return True
+
+
+def submit(
+    conn: Connection, app_id: str, *, answers: Mapping[str, Any] | None = None, now: datetime | None = None
+) -> tuple[Application, bool]:
+    """Make the application `submitted` (with ``answers`` as its final answers, when given).
+
+    Returns (application, changed). Submitting again with the same answers is a no-op; with
+    different answers it raises ApplicationClosed.
+    """
+    now = now or _now()
+    app = _require(conn, app_id)
+    final = dict(answers) if answers is not None else app.answers
+    if app.status != "started":
+        if final != app.answers:
+            raise ApplicationClosed(app)
+        return app, False
+    _close_open_visits(conn, app_id, now)
+    app = _update(conn, app, now, answers=final, status="submitted", submitted_at=now)
+    _emit(conn, "application.submitted", app)
+    return app, True
+
+
+def complete(conn: Connection, app_id: str, *, now: datetime | None = None) -> tuple[Application, bool]:
+    """Make the application `completed` (the Smile session finished); returns (application, changed)."""
+    now = now or _now()
+    app = _require(conn, app_id)
+    if app.status == "completed":
+        return app, False
+    _close_open_visits(conn, app_id, now)
+    app = _update(conn, app, now, status="completed", completed_at=now, submitted_at=app.submitted_at or now)
+    _emit(conn, "application.completed", app)
+    return app, True
+
+
+def _close_open_visits(conn: Connection, app_id: str, now: datetime) -> None:
+    s = application_screens
+    conn.execute(update(s).where(s.c.application_id == app_id, s.c.left_at.is_(None)).values(left_at=now))
+
+
+def set_smile_user(conn: Connection, app_id: str, smile_user_id: str, *, now: datetime | None = None) -> Application:
+    return _update(conn, _require(conn, app_id), now or _now(), smile_user_id=smile_user_id)
+
+
+def set_counts(
+    conn: Connection,
+    app_id: str,
+    *,
+    accounts: int | None = None,
+    uploads: int | None = None,
+    now: datetime | None = None,
+) -> Application:
+    """Set the number of connected accounts and/or uploaded documents."""
+    app = _require(conn, app_id)
+    values = {"accounts": accounts, "uploads": uploads}
+    return _update(conn, app, now or _now(), **{k: v for k, v in values.items() if v is not None})
+
+
+def _status_filter(status: str, now: datetime) -> ColumnElement[bool]:
+    a = applications.c
+    cutoff = now - ABANDONED_AFTER
+    if status == "abandoned":
+        return and_(a.status == "started", a.updated_at < cutoff)
+    if status == "started":
+        return and_(a.status == "started", a.updated_at >= cutoff)
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    return a.status == status
+
+
+def list_applications(
+    conn: Connection,
+    *,
+    site: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    now: datetime | None = None,
+) -> list[Application]:
+    """Applications oldest first, filtered by site, (derived) status and creation time [since, until)."""
+    a = applications.c
+    query = select(applications).order_by(a.created_at, a.id)
+    if site is not None:
+        query = query.where(a.site == site)
+    if status is not None:
+        query = query.where(_status_filter(status, now or _now()))
+    if since is not None:
+        query = query.where(a.created_at >= since)
+    if until is not None:
+        query = query.where(a.created_at < until)
+    if limit is not None:
+        query = query.limit(limit)
+    return [Application.from_row(r) for r in conn.execute(query)]
+
+
+def visits(conn: Connection, *, site: str | None = None, app_ids: Collection[str] | None = None) -> list[Visit]:
+    """Screens reached, by application then position."""
+    s = application_screens
+    query = select(s).order_by(s.c.application_id, s.c.position)
+    if site is not None:
+        query = query.join(applications, applications.c.id == s.c.application_id).where(applications.c.site == site)
+    if app_ids is not None:
+        query = query.where(s.c.application_id.in_(list(app_ids)))
+    return [Visit(**r._asdict()) for r in conn.execute(query)]
+
+
+def _delete_where(conn: Connection, condition: ColumnElement[bool]) -> list[Application]:
+    removed = [Application.from_row(r) for r in conn.execute(select(applications).where(condition))]
+    if removed:
+        # Explicit rather than relying on ON DELETE CASCADE, which SQLite honours only with a pragma.
+        doomed = select(applications.c.id).where(condition)
+        conn.execute(delete(application_screens).where(application_screens.c.application_id.in_(doomed)))
+        conn.execute(delete(applications).where(condition))
+    return removed
+
+
+def delete_application(conn: Connection, app_id: str) -> Application | None:
+    """Delete one application and its screens; returns what was removed (None when unknown)."""
+    removed = _delete_where(conn, applications.c.id == app_id)
+    return removed[0] if removed else None
+
+
+def purge(conn: Connection, *, before: datetime) -> list[Application]:
+    """Delete every application created before ``before`` (retention); returns what was removed."""
+    return _delete_where(conn, applications.c.created_at < before)
+
+
+def erase(conn: Connection, *, field: str, value: str) -> list[Application]:
+    """Delete every application whose answer or param ``field`` equals ``value`` (case-insensitive).
+
+    A person's erasure request: `erase(field="email", value="x@example.com")`.
+    """
+    wanted = value.strip().lower()
+    matches = or_(
+        func.lower(applications.c.answers[field].as_string()) == wanted,
+        func.lower(applications.c.params[field].as_string()) == wanted,
+    )
+    return _delete_where(conn, matches)

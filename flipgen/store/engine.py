@@ -1,0 +1,160 @@
+"""Opening the application store: SQLite by default, PostgreSQL by URL.
+
+Every write runs in `Store.write()`. On SQLite that transaction starts with `BEGIN IMMEDIATE`, so
+two writers never both read and then collide on upgrade to a write lock (SQLITE_BUSY mid
+transaction cannot be retried by the busy handler); reads start with a plain deferred `BEGIN`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from ..errors import UserError
+
+__all__ = ["Store", "open_store", "default_url", "ENV_VAR"]
+
+ENV_VAR = "FLIPGEN_DATABASE_URL"
+DATA_DIR = ".flipgen"
+DB_NAME = "flipgen.db"
+# How long a writer waits for SQLite's write lock before giving up (milliseconds).
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "flipgen_write"
+
+
+class Store:
+    """An open database: `read()` and `write()` give a Connection inside one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{_WRITE: True})
+
+    @property
+    def backend(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked: the only form of it that may be printed."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (`BEGIN IMMEDIATE` on SQLite), committed on success, rolled back on error."""
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: a consistent snapshot that never takes SQLite's write lock."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_url(project_root: Path) -> str:
+    """`sqlite:///<project>/.flipgen/flipgen.db`."""
+    return URL.create("sqlite", database=str(project_root / DATA_DIR / DB_NAME)).render_as_string()
+
+
+def open_store(url: str | None, project_root: Path, *, migrate: bool = True) -> Store:
+    """Open (and by default upgrade) the store at ``url``, else $FLIPGEN_DATABASE_URL, else the project's SQLite file."""
+    text = url or os.environ.get(ENV_VAR) or default_url(project_root)
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise UserError(
+            f"not a database URL: {_mask(text)!r}; use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(parsed, project_root)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = _postgres_engine(parsed)
+    else:
+        raise UserError(f"unsupported database {parsed.get_backend_name()!r}: flipgen stores into SQLite or PostgreSQL")
+    store = Store(engine)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = _mask(str(getattr(exc, "orig", exc)), parsed).strip().splitlines()[0]
+        raise UserError(f"cannot open the database {store.display_url}: {reason}") from None
+    if migrate:
+        from .migrations import upgrade
+
+        upgrade(store)
+    return store
+
+
+def _mask(text: str, url: URL | None = None) -> str:
+    """Remove a password from an error message or URL text before it is shown."""
+    if url is None:
+        try:
+            url = make_url(text)
+        except ArgumentError:
+            return "<unparseable URL>"
+        return url.render_as_string(hide_password=True)
+    if url.password:
+        text = text.replace(str(url.password), "***")
+    return text
+
+
+def _sqlite_engine(url: URL, project_root: Path) -> Engine:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        raise UserError("the store needs a SQLite file (sqlite:///path/to/file.db), not an in-memory database")
+    path = Path(database)
+    if not path.is_absolute():
+        path = project_root / path
+    if url == make_url(default_url(project_root)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise UserError(f"cannot open the database {path}: the folder {path.parent} does not exist")
+    engine = create_engine(url.set(database=str(path)), connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module (SQLAlchemy's documented recipe) so we choose its kind.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit that returned survives power loss, not only a crash of the process.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    try:
+        # pre_ping: a worker outliving a database restart gets a fresh connection, not an error.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    except (ImportError, NoSuchModuleError):
+        raise UserError(
+            "PostgreSQL support is not installed: pip install 'flipgen[postgres]' (psycopg 3 and its pool)"
+        ) from None

@@ -1,0 +1,61 @@
+"""Database fixtures: every store test runs on SQLite and on PostgreSQL.
+
+`db_url` gives a URL for an empty database: a SQLite file in tmp_path, or a fresh PostgreSQL
+schema with a random name on 127.0.0.1:5432/test (search_path set through the URL's libpq
+`options`), dropped afterwards. PostgreSQL not answering is a failure, never a skip: CI has one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from flipgen.store import Store, open_store
+
+__all__ = ["db_url", "store", "postgres_schema"]
+
+POSTGRES_URL = os.environ.get("FLIPGEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_schema() -> Iterator[str]:
+    """Create a uniquely named schema, yield a URL whose connections use it, drop it afterwards."""
+    name = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required for the store tests and did not answer: {exc.orig}")
+    try:
+        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={name}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        yield from postgres_schema()
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
+    """An upgraded store on each backend."""
+    s = open_store(db_url, tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()

@@ -1,0 +1,149 @@
+"""The store engine and migrations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, func, insert, inspect, select, text
+
+from flipgen.errors import UserError
+from flipgen.store import Store, default_url, open_store
+from flipgen.store import migrations as mig
+
+
+def test_default_store_is_sqlite_in_the_project_with_durable_settings(tmp_path: Path) -> None:
+    with open_store(None, tmp_path) as store:
+        assert store.backend == "sqlite"
+        assert (tmp_path / ".flipgen" / "flipgen.db").is_file()
+        with store.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_environment_variable_chooses_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("FLIPGEN_DATABASE_URL", f"sqlite:///{target}")
+    with open_store(None, tmp_path):
+        pass
+    assert target.is_file()
+    assert not (tmp_path / ".flipgen").exists()
+
+
+def test_sqlite_writes_hold_the_write_lock_from_begin_and_reads_do_not(tmp_path: Path) -> None:
+    with open_store(None, tmp_path) as store:
+        other = sqlite3.connect(tmp_path / ".flipgen" / "flipgen.db", timeout=0.05, isolation_level=None)
+        with store.read():
+            other.execute("BEGIN IMMEDIATE")  # a reader leaves the write lock free
+            other.execute("ROLLBACK")
+        with store.write():
+            # BEGIN IMMEDIATE already took the lock, before any statement ran.
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_write_rolls_back_on_error(store: Store) -> None:
+    from flipgen.store import applications as apps
+
+    with pytest.raises(RuntimeError), store.write() as conn:
+        apps.create(conn, site="s")
+        raise RuntimeError("boom")
+    with store.read() as conn:
+        assert apps.list_applications(conn) == []
+
+
+def test_upgrade_records_every_migration_once(store: Store) -> None:
+    assert mig.upgrade(store) == []
+    state = mig.status(store)
+    assert state and all(applied is not None for _, applied in state)
+    assert [m.id for m, _ in state][0] == "applications.0001"
+    with store.read() as conn:
+        tables = set(inspect(conn).get_table_names())
+    assert {"schema_version", "applications", "application_screens"} <= tables
+
+
+def test_status_of_an_empty_database_lists_pending_migrations(db_url: str, tmp_path: Path) -> None:
+    with open_store(db_url, tmp_path, migrate=False) as store:
+        assert all(applied is None for _, applied in mig.status(store))
+        assert "applications.0001" in mig.upgrade(store)
+        assert all(applied is not None for _, applied in mig.status(store))
+
+
+@pytest.fixture
+def extra_migration(monkeypatch: pytest.MonkeyPatch) -> Table:
+    """A feature module registering its own table, as webhooks and invites will."""
+    monkeypatch.setattr(mig, "_registry", dict(mig._registry))
+    table = Table("extra_things", MetaData(), Column("n", Integer))
+
+    @mig.migration("test.0001", "a table created exactly once")
+    def create_extra(conn: Connection) -> None:
+        table.create(conn)  # no checkfirst: a second run would fail
+        conn.execute(insert(table).values(n=1))
+
+    return table
+
+
+def test_concurrent_upgrades_apply_each_migration_exactly_once(
+    db_url: str, tmp_path: Path, extra_migration: Table
+) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def start_worker() -> None:
+        try:
+            barrier.wait()
+            open_store(db_url, tmp_path).close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start_worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with open_store(db_url, tmp_path) as store, store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(extra_migration)).scalar_one() == 1
+        ids = [r.id for r in conn.execute(select(mig.schema_version.c.id))]
+        assert sorted(ids) == sorted(set(ids)) and "test.0001" in ids
+
+
+def test_unknown_applied_migration_is_reported(store: Store) -> None:
+    with store.write() as conn:
+        conn.execute(
+            text("INSERT INTO schema_version (id, description, applied_at) VALUES ('future.0001', 'x', :t)"),
+            {"t": "2030-01-01 00:00:00"},
+        )
+    assert mig.unknown_applied(store) == ["future.0001"]
+
+
+def test_unreachable_postgres_is_a_user_error_without_the_password(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        open_store("postgresql+psycopg://flip:s3cr3t-pw@127.0.0.1:1/db", tmp_path)
+    assert "s3cr3t-pw" not in info.value.message
+    assert "cannot open the database postgresql+psycopg://flip:***@127.0.0.1:1/db" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("nonsense", "not a database URL"),
+        ("mysql://u:pw@127.0.0.1/db", "unsupported database 'mysql'"),
+        ("sqlite://", "needs a SQLite file"),
+        ("sqlite:////no/such/folder/x.db", "does not exist"),
+    ],
+)
+def test_bad_urls_are_user_errors(tmp_path: Path, url: str, expected: str) -> None:
+    with pytest.raises(UserError, match=expected):
+        open_store(url, tmp_path)
+
+
+def test_default_url_points_into_the_project(tmp_path: Path) -> None:
+    assert default_url(tmp_path) == f"sqlite:///{tmp_path}/.flipgen/flipgen.db"
