@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Diagnostic", "UserError", "CheckFailed"]
+__all__ = ["Diagnostic", "UserError", "CheckFailed", "did_you_mean"]
 
 Severity = Literal["error", "warning"]
 
@@ -52,3 +54,9 @@ class CheckFailed(UserError):
         errors = [d for d in diagnostics if d.severity == "error"]
         super().__init__(f"{len(errors)} error(s) found")
         self.diagnostics = diagnostics
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` — did you mean `x`?`` for the closest choice, or an empty string."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" — did you mean `{match[0]}`?" if match else ""
