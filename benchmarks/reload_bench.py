@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.support.serve import CHROMIUM_ARGS, REPO, EventStream, Server, save  # noqa: E402
+from tests.conftest import CHROMIUM_ARGS  # noqa: E402
+from tests.support.serve import REPO, EventStream, Server, save  # noqa: E402
 
 SOURCE = REPO / "sites" / "acme-income.yaml"
 

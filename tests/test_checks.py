@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from flipgen.checks import check_project, check_site, contrast_ratio, effective_next
-from flipgen.errors import Diagnostic
 from flipgen.loader import load_site
 from flipgen.project import open_project
+from tests.conftest import assert_matches
 
 REPO = Path(__file__).resolve().parent.parent
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
@@ -26,34 +26,6 @@ EXPECTED: dict[str, dict] = {
 CHECK_CASES = sorted(name for name, spec in EXPECTED.items() if spec["stage"] == "check")
 
 MINIMAL = "title: T\nscreens:\n  - id: done\n    type: end\n"
-
-
-def source_at(path: Path, line: int, col: int) -> str:
-    lines = path.read_bytes().decode("utf-8", "replace").split("\n")
-    return lines[line - 1][col - 1 :] if line <= len(lines) else ""
-
-
-def assert_matches(path: Path, diagnostics: list[Diagnostic], expected: list[list]) -> None:
-    """Exactly the expected diagnostics: positions, the text there, message fragments, severity."""
-    assert sorted((d.line, d.col) for d in diagnostics) == sorted((r[0], r[1]) for r in expected), "\n".join(
-        str(d) for d in diagnostics
-    )
-    unmatched = list(diagnostics)
-    for line, col, text, *fragments in expected:
-        severity = "warning" if fragments and fragments[-1] == "warning" else "error"
-        fragments = [f for f in fragments if f != "warning"]
-        assert source_at(path, line, col).startswith(text)
-        match = next(
-            (
-                d
-                for d in unmatched
-                if (d.line, d.col) == (line, col) and d.severity == severity and all(f in d.message for f in fragments)
-            ),
-            None,
-        )
-        assert match is not None, f"{line}:{col} {fragments} not in:\n" + "\n".join(str(d) for d in diagnostics)
-        unmatched.remove(match)
-    assert all(d.file.endswith(path.name) for d in diagnostics)
 
 
 def project_with(tmp_path: Path, files: dict[str, str | bytes], config: str | None = None) -> Path:

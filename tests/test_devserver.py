@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from flipgen.build import MANIFEST_NAME
 from flipgen.devserver import _safe_relpath, ignored_name, inject
 from tests.support.serve import (
-    CHROMIUM_ARGS,
     FLIPGEN,
     REPO,
     EventStream,
@@ -44,18 +43,6 @@ def server(project: Path) -> Iterator[Server]:
         code = srv.stop()
         assert "Traceback" not in srv.output, srv.output
         assert code in (0, 130), srv.output
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is required for the browser tests (install it; these tests never skip)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture()

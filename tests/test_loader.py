@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from flipgen.errors import Diagnostic
 from flipgen.loader import did_you_mean, load_config, load_site, parse_yaml
 from flipgen.schema import Site
+from tests.conftest import assert_matches
 
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 EXPECTED: dict[str, dict] = {
@@ -22,36 +22,6 @@ EXPECTED: dict[str, dict] = {
     if not name.startswith("_")
 }
 LOAD_CASES = sorted(name for name, spec in EXPECTED.items() if spec["stage"] == "load")
-
-
-def source_at(path: Path, line: int, col: int) -> str:
-    """The file's text from ``line``:``col`` to the end of that line ("" past the end)."""
-    lines = path.read_bytes().decode("utf-8", "replace").split("\n")
-    return lines[line - 1][col - 1 :] if line <= len(lines) else ""
-
-
-def assert_matches(path: Path, diagnostics: list[Diagnostic], expected: list[list]) -> None:
-    """The diagnostics are exactly the expected ones: positions, text there, message, severity."""
-    want = sorted((row[0], row[1]) for row in expected)
-    got = sorted((d.line, d.col) for d in diagnostics)
-    assert got == want, "\n".join(str(d) for d in diagnostics)
-    unmatched = list(diagnostics)
-    for line, col, text, *fragments in expected:
-        severity = "warning" if fragments and fragments[-1] == "warning" else "error"
-        fragments = [f for f in fragments if f != "warning"]
-        assert source_at(path, line, col).startswith(text), (line, col, source_at(path, line, col))
-        match = next(
-            (
-                d
-                for d in unmatched
-                if (d.line, d.col) == (line, col) and d.severity == severity and all(f in d.message for f in fragments)
-            ),
-            None,
-        )
-        assert match is not None, f"{line}:{col} {fragments} not in:\n" + "\n".join(str(d) for d in diagnostics)
-        unmatched.remove(match)
-    for d in diagnostics:
-        assert d.file.endswith(path.name)
 
 
 def test_fixture_table_covers_every_file() -> None:

@@ -11,29 +11,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
+
+from tests.conftest import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 SCREENSHOTS = HERE / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Records CSP violations, dialogs are caught by Playwright; flipgen events are logged for asserts.
 INIT_SCRIPT = """
 window.__csp = []; window.__events = [];
@@ -41,24 +33,6 @@ document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.vi
 for (const n of ['flipgen:step', 'flipgen:complete', 'flipgen:error'])
   document.addEventListener(n, e => window.__events.push({type: n, detail: e.detail}));
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early ({proc.returncode}): {proc.args}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
 @dataclass
@@ -143,19 +117,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-# Module scope, not session: a live sync Playwright keeps its event loop installed, which would
-# break every later test in the run that uses asyncio or starts Playwright itself.
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.fail("Chromium is required for the browser tests: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,12 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from conftest import Tab, free_port, wait_for_port
+from conftest import Tab
 from playwright.sync_api import expect
 
 from flipgen.build import build
 from flipgen.markdown import unsafe_links
+from tests.conftest import free_port, wait_for_port
 from tests.support.xss import PAYLOADS, xss_site
 
 TEXT = " ".join(PAYLOADS)

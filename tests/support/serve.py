@@ -22,14 +22,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 FLIPGEN = [sys.executable, "-m", "flipgen.cli"]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def copy_project(dest: Path) -> Path:
