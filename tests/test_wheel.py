@@ -26,6 +26,7 @@ def test_wheel_installs_and_works_outside_the_repo(tmp_path: Path) -> None:
     assert "flipgen/site_templates/default/page.html" in names
     assert "flipgen/static/flip.js" in names and "flipgen/sandbox/smile-emulator.js" in names
     assert "flipgen/starter/sites/welcome.yaml" in names
+    assert "flipgen/py.typed" in names  # PEP 561: type checkers use the shipped hints
 
     # A fresh venv that borrows this interpreter's dependencies but not the editable checkout.
     env_dir = tmp_path / "venv"
@@ -37,7 +38,9 @@ def test_wheel_installs_and_works_outside_the_repo(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Every site-packages this interpreter sees (a venv with --system-site-packages has two).
+    deps = [p for p in sys.path if p.endswith("site-packages")] or [sysconfig.get_paths()["purelib"]]
+    (Path(site) / "deps.pth").write_text("\n".join(deps) + "\n")
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
         check=True,
