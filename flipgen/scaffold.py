@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
+from .handles import ENV_VAR, new_secret_key
 from .schema import json_schema_text
 
 __all__ = ["scaffold"]
@@ -34,4 +36,21 @@ def scaffold(directory: Path) -> tuple[list[Path], list[Path]]:
     if not schema.exists():
         schema.write_text(json_schema_text(), encoding="utf-8")
         written.append(schema)
+    _secret_key(directory / ".env", written, skipped)
     return written, skipped
+
+
+def _secret_key(dotenv: Path, written: list[Path], skipped: list[Path]) -> None:
+    """Give the project its own FLIPGEN_SECRET_KEY in `.env` (never printed, never committed)."""
+    existing = dotenv.read_text(encoding="utf-8") if dotenv.exists() else ""
+    if any(line.strip().startswith(f"{ENV_VAR}=") for line in existing.splitlines()):
+        skipped.append(dotenv)
+        return
+    line = f"# Signs application handles: keep it secret, and the same on every server.\n{ENV_VAR}={new_secret_key()}\n"
+    if existing and not existing.endswith("\n"):
+        line = "\n" + line
+    # Created readable by the owner only: it holds a secret from the first byte.
+    fd = os.open(dotenv, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write(line)
+    written.append(dotenv)
