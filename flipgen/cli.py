@@ -7,6 +7,7 @@ credentials), 2 bad usage. A traceback never reaches the user.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sys
@@ -80,7 +81,29 @@ def _verbosity(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Command groups kept in their own modules ("name": "module:attribute"), one line each. They are
+# imported only when named (click's lazy-group pattern), so they can import Output/_verbosity from
+# here without an import cycle, and `flipgen build` does not pay for importing them.
+LAZY_COMMANDS = {
+    "applications": "flipgen.applications.cli:applications_group",
+    "db": "flipgen.store.cli:db_group",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="flipgen")
 @click.option("-v", "--verbose", count=True, help="Say more (repeat for debug output).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")

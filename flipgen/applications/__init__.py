@@ -1,0 +1,1 @@
+"""Applications: what visitors answered, and the commands that list, export and report on them."""
