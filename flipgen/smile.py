@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -208,6 +209,53 @@ class SmileClient:
         envelope = await self._post(self._tokens_url.copy_merge_params({"userId": user_id}), None)
         return self._token(envelope, envelope.get("data"), user_id)
 
+    # -- invites (smile-openapi-v1.yaml: InvitePostRequest, InviteTemplatePostRequest)
+
+    async def create_invite(self, invite: Mapping[str, str]) -> dict[str, Any]:
+        """``POST /invites``: Smile creates a user and emails the invitation; returns the Invite."""
+        envelope = await self._request("POST", self._url("/invites"), json.dumps(dict(invite)).encode())
+        return self._data_object(envelope, "the invite")
+
+    async def list_invites(self, cursor: str | None = None, size: int = 150) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``GET /invites``: (items, next cursor or None on the last page)."""
+        return await self._page("/invites", cursor, size)
+
+    async def list_invite_templates(
+        self, cursor: str | None = None, size: int = 150
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``GET /inviteTemplates``."""
+        return await self._page("/inviteTemplates", cursor, size)
+
+    async def create_invite_template(self, template: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /inviteTemplates``; returns the created InviteTemplate (with its id)."""
+        body = json.dumps(dict(template)).encode()
+        return self._data_object(await self._request("POST", self._url("/inviteTemplates"), body), "the template")
+
+    async def update_invite_template(self, template_id: str, template: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /inviteTemplates/{id}`` with the whole template; returns it as Smile now has it."""
+        url = self._url("/inviteTemplates/" + quote(template_id, safe=""))
+        body = json.dumps(dict(template)).encode()
+        return self._data_object(await self._request("PUT", url, body), "the template")
+
+    def _url(self, path: str) -> httpx.URL:
+        return httpx.URL(self.credentials.host + path)
+
+    async def _page(self, path: str, cursor: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:
+        params = {"size": str(size), **({"cursor": cursor} if cursor else {})}
+        envelope = await self._request("GET", self._url(path).copy_merge_params(params), None)
+        data = envelope.get("data")
+        items = data.get("items") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise self._bad_body(envelope, "the list has no items")
+        assert isinstance(data, dict)
+        return items, _str_or_none(data.get("nextCursor"))
+
+    def _data_object(self, envelope: dict[str, Any], what: str) -> dict[str, Any]:
+        data = envelope.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise self._bad_body(envelope, f"{what} has no id")
+        return data
+
     def _token(self, envelope: dict[str, Any], token: Any, user_id: str) -> MintedToken:
         if not isinstance(token, dict):
             raise self._bad_body(envelope, "no token in the answer")
@@ -230,6 +278,9 @@ class SmileClient:
         )
 
     async def _post(self, url: httpx.URL, body: bytes | None) -> dict[str, Any]:
+        return await self._request("POST", url, body)
+
+    async def _request(self, method: str, url: httpx.URL, body: bytes | None) -> dict[str, Any]:
         headers = self._headers
         if body is not None:
             headers = [*headers, ("Content-Type", "application/json")]
@@ -237,7 +288,7 @@ class SmileClient:
         attempt = 0
         while True:
             request = httpx.Request(
-                "POST", url, headers=headers, content=body or b"", extensions={"timeout": self._timeouts}
+                method, url, headers=headers, content=body or b"", extensions={"timeout": self._timeouts}
             )
             try:
                 response = await self._transport.handle_async_request(request)
