@@ -327,5 +327,7 @@ def init(out: Output, directory: Path) -> None:
     out.info(f"Next: cd {directory} && flipgen check && flipgen serve")
 
 
+main.add_command(importlib.import_module("flipgen.invites.cli").invite)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -21,6 +21,7 @@ import click
 from ..cli import Output
 from ..errors import UserError
 from ..project import Project, open_project
+from ..schema import WinkScreen
 from ..smile import SmileClient, SmileError
 from ..store import Store, open_store
 from .pacing import Pacer
@@ -74,7 +75,7 @@ def wink_template_id(project: Project, slug: str) -> str:
     assert site is not None
     if site.wink is not None:
         return site.wink.template_id
-    ids = sorted({s.template_id for s in site.screens if getattr(s, "template_id", None)})
+    ids = sorted({s.template_id for s in site.screens if isinstance(s, WinkScreen) and s.template_id})
     if len(ids) == 1:
         return ids[0]
     raise UserError(f"site `{slug}` has no single Wink template id: set `wink.template_id` in its file")

@@ -28,6 +28,7 @@ metadata = MetaData()
 # A feature with tables adds its module here (one line).
 MIGRATION_MODULES: list[str] = [
     "flipgen.store.applications",
+    "flipgen.invites.ledger",
 ]
 
 schema_version = Table(
