@@ -221,6 +221,12 @@ def check_project(
     which lets large projects be checked in parallel; ``result.slugs`` is always set.
     """
     outcomes, diagnostics = run_sites(project, strict=strict, only=only, keep_loaded=keep_loaded, jobs=jobs)
+    if only is None:  # the project's other files: invite templates (`invites/*.yaml`)
+        from .invites.template import check_invites
+
+        extra = check_invites(project.root, strict=strict)
+        if extra:
+            diagnostics = sorted(diagnostics + extra, key=lambda d: (d.file, d.line, d.col, d.message))
     return CheckResult(
         sites=[o.loaded for o in outcomes if o.loaded is not None],
         diagnostics=diagnostics,

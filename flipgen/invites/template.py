@@ -9,6 +9,7 @@ examples (``{{firstName}}``, ``{$companyName}``, ``${fullName}``) are refused wi
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -286,6 +287,7 @@ def load_templates(root: Path) -> list[LoadedTemplate]:
     return loaded
 
 
-def check_invites(root: Path) -> list[Diagnostic]:
-    """Every diagnostic of every invite template in the project at ``root``."""
-    return [d for item in load_templates(root) for d in item.diagnostics]
+def check_invites(root: Path, *, strict: bool = False) -> list[Diagnostic]:
+    """Every diagnostic of every invite template in the project at ``root`` (``strict``: warnings are errors)."""
+    found = [d for item in load_templates(root) for d in item.diagnostics]
+    return [dataclasses.replace(d, severity="error") for d in found] if strict else found
