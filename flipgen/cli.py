@@ -7,7 +7,6 @@ credentials), 2 bad usage. A traceback never reaches the user.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import os
 import sys
@@ -326,8 +325,6 @@ def init(out: Output, directory: Path) -> None:
         out.info(f"  kept    {path} (already there)")
     out.info(f"Next: cd {directory} && flipgen check && flipgen serve")
 
-
-main.add_command(importlib.import_module("flipgen.invites.cli").invite)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
