@@ -7,6 +7,7 @@ credentials), 2 bad usage. A traceback never reaches the user.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sys
@@ -86,6 +87,7 @@ def _verbosity(f: F) -> F:
 LAZY_COMMANDS = {
     "applications": "flipgen.applications.cli:applications_group",
     "db": "flipgen.store.cli:db_group",
+    "invite": "flipgen.invites.cli:invite",
 }
 
 
