@@ -1,133 +1,93 @@
 """A contract-checking fake of the Smile Open API on 127.0.0.1, for tests.
 
-It runs a real threaded HTTP/1.1 server (keep-alive) and answers ``POST /v1/users`` and
-``POST /v1/tokens?userId=…`` like Smile, after checking what the client sent against the
-Open API document in ``../shared/reference/smile-openapi-v1.yaml``: Basic auth, method, path,
-query, body (``UserPostRequest`` plus the documented metadata limits). Anything off is
-recorded in ``violations`` (and answered 400 ``INVALID_PARAMETERS``); tests assert it stays
-empty. Faults are scripted per request: ``fake.fail_next(...)``.
+A real threaded HTTP/1.1 server (keep-alive) that answers the endpoints listed in
+``tests/support/smile_contract.py`` like Smile: users and link tokens, invites, invite
+templates and webhooks, with in-memory state, Basic auth, Smile's envelope and realistic ids.
+Every request is checked against that contract (auth, method, path, query, Content-Type,
+body); anything off is recorded in ``violations`` and answered 400 ``INVALID_PARAMETERS``,
+and tests assert the list stays empty. The fake also checks its own answers against the
+contract, so it cannot drift into answering what Smile never would.
+
+Scripting: ``fail_next(...)`` replaces the next answers (optionally only on one path) with a
+fault: a status and code, a ``Retry-After``, a delay or a raw body. ``limit_per_second``
+turns on Smile's rate limit (429 ``REQUEST_LIMIT_EXCEEDED`` with ``Retry-After: 1``).
+``requests`` logs every request with a monotonic timestamp; ``of(path)`` and ``times(path)``
+read it per path (e.g. to measure the rate at which invites were sent).
 """
 
 from __future__ import annotations
 
-import base64
-import functools
-import json
+import datetime as dt
 import ssl
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import yaml
+from tests.support import fake_smile_http
+from tests.support import smile_contract as contract
+from tests.support.fake_smile_http import BASE_PATH, Recorded
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "smile-openapi-v1.yaml"
-BASE_PATH = "/v1"
-
-
-@functools.lru_cache(maxsize=1)
-def openapi() -> dict[str, Any]:
-    """Smile's Open API document (parsed once per test session)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses 18k lines fast
-    return yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=loader)
-
-
-def schema_validator(name: str) -> Any:
-    """A JSON Schema validator for ``components.schemas[name]`` of Smile's document."""
-    import jsonschema_rs
-
-    components = _json_schema(openapi()["components"])
-    return jsonschema_rs.Draft7Validator({"$ref": f"#/components/schemas/{name}", "components": components})
-
-
-def _json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: ``nullable: true`` becomes a ``null`` type."""
-    if isinstance(node, list):
-        return [_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _json_schema(value) for key, value in node.items()}
-    if out.pop("nullable", False) is True and isinstance(out.get("type"), str):
-        out["type"] = [out["type"], "null"]
-    return out
-
-
-def metadata_problems(metadata: Any) -> list[str]:
-    """Smile's documented ``externalMetadata`` limits that the schema cannot express."""
-    if not isinstance(metadata, dict):
-        return ["externalMetadata is not an object"]
-    problems = []
-    if len(metadata) > 5:
-        problems.append("more than 5 pairs")
-    for key, value in metadata.items():
-        if len(key) > 50 or not key.isascii():
-            problems.append(f"bad key {key!r}")
-        if not isinstance(value, str) or len(value) > 500 or not value.isascii():
-            problems.append(f"bad value for {key!r}")
-    return problems
+__all__ = ["FakeSmile", "Fault", "Recorded", "BASE_PATH", "SAMPLE_TEMPLATE"]
 
 
 @dataclass
 class Fault:
-    """What to do instead of a normal answer, for one request."""
+    """What to do instead of a normal answer, for one request (on ``path`` only, when set)."""
 
     status: int | None = None
     code: str | None = None
     retry_after: str | None = None
-    hang: float | None = None
+    hang: float | None = None  # seconds to wait first; with no status, then answer normally
     body: bytes | None = None
+    path: str | None = None
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    at: float
-    client_port: int = 0
-    json: Any = None
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
 class FakeSmile:
-    """Start with ``with FakeSmile() as fake:``; ``fake.url`` is the Open API host."""
+    """Start with ``with FakeSmile() as fake:``; ``fake.url`` is the Open API host (``…/v1``)."""
 
     key: str = "test-key-4f1d"
     secret: str = "test-secret-9c2e7b"
     requests: list[Recorded] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    users: dict[str, dict[str, str]] = field(default_factory=dict)
+    users: dict[str, dict[str, str]] = field(default_factory=dict)  # user id -> externalMetadata
     tokens: dict[str, str] = field(default_factory=dict)  # accessToken -> user id
+    invites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Transfer framing of successful answers: "length", "chunked" or "close".
     framing: str = "length"
     # Serve https with this server-side context.
     tls: ssl.SSLContext | None = None
+    # Smile's documented limit is 20 requests a second per client; None = unlimited.
+    limit_per_second: int | None = None
+    # What every minted token says (a fixed instant, so tests can compare it).
+    expires_at: str = "2030-01-01T05:00:00Z"
 
     def __post_init__(self) -> None:
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._user_validator = schema_validator("UserPostRequest")
-        self.user_response_validator = schema_validator("UserPostResponse")
-        self.token_response_validator = schema_validator("TokenPostResponse")
+        self._window: deque[float] = deque()
 
     # -- lifecycle
 
     def start(self) -> FakeSmile:
         fake = self
 
-        class Handler(_Handler):
+        class Handler(fake_smile_http.Handler):
             owner = fake
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = fake_smile_http.Server(("127.0.0.1", 0), Handler)
         if self.tls is not None:
             self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -156,7 +116,7 @@ class FakeSmile:
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://127.0.0.1:{self.port}{BASE_PATH}"
 
-    # -- scripting
+    # -- scripting and inspection
 
     def fail_next(
         self,
@@ -167,15 +127,20 @@ class FakeSmile:
         hang: float | None = None,
         body: bytes | None = None,
         times: int = 1,
+        path: str | None = None,
     ) -> None:
-        """The next ``times`` requests get this fault instead of a normal answer."""
+        """The next ``times`` requests (to paths ending with ``path``, if given) get this fault."""
         with self._lock:
             for _ in range(times):
-                self._faults.append(Fault(status, code, retry_after, hang, body))
+                self._faults.append(Fault(status, code, retry_after, hang, body, path))
 
-    def next_fault(self) -> Fault | None:
+    def next_fault(self, path: str) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if fault.path is None or path.endswith(fault.path):
+                    self._faults.remove(fault)
+                    return fault
+            return None
 
     def record(self, request: Recorded) -> None:
         with self._lock:
@@ -185,11 +150,28 @@ class FakeSmile:
         with self._lock:
             self.violations.append(message)
 
-    def of(self, path_suffix: str) -> list[Recorded]:
-        """Recorded requests whose path ends with ``path_suffix``."""
-        return [r for r in self.requests if r.path.endswith(path_suffix)]
+    def of(self, path_suffix: str, method: str | None = None) -> list[Recorded]:
+        """Recorded requests whose path ends with ``path_suffix`` (and of ``method``, if given)."""
+        return [r for r in self.requests if r.path.endswith(path_suffix) and method in (None, r.method)]
 
-    # -- answers
+    def times(self, path_suffix: str, method: str = "POST") -> list[float]:
+        """When each such request arrived (time.monotonic()), in order: for rate assertions."""
+        return [r.at for r in self.of(path_suffix, method)]
+
+    def over_limit(self) -> bool:
+        """Count one request against ``limit_per_second``; True when it is over the limit."""
+        if self.limit_per_second is None:
+            return False
+        with self._lock:
+            moment = time.monotonic()
+            while self._window and moment - self._window[0] >= 1.0:
+                self._window.popleft()
+            if len(self._window) >= self.limit_per_second:
+                return True
+            self._window.append(moment)
+            return False
+
+    # -- state (also usable directly by tests to seed the fake)
 
     def envelope(self, code: str, message: str, data: Any = None) -> dict[str, Any]:
         return {"code": code, "message": message, "requestId": str(uuid.uuid4()), "data": {} if data is None else data}
@@ -200,7 +182,7 @@ class FakeSmile:
             self.tokens[access] = user_id
         return {
             "id": "tk-" + uuid.uuid4().hex,
-            "expiresAt": "2030-01-01T05:00:00Z",
+            "expiresAt": self.expires_at,
             "mode": "SANDBOX",
             "accessToken": access,
         }
@@ -212,140 +194,67 @@ class FakeSmile:
         user = {
             "id": user_id,
             "externalMetadata": metadata,
-            "createdAt": "2026-01-01T00:00:00Z",
-            # Smile sends "channelId": null, but its schema types it as a string: omitted.
+            "createdAt": now(),
+            # Smile sends "channelId": null here; the contract allows both.
             "providers": [],
             "session": {"userId": user_id, "channel": "Default", "status": "IN_PROGRESS"},
         }
         return {"user": user, "token": self.token(user_id)}
 
+    def create_template(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Store an invite template (``body`` as POST /inviteTemplates takes it, or a sample)."""
+        template = {"id": "tpl-" + str(uuid.uuid4()), **(body or SAMPLE_TEMPLATE)}
+        with self._lock:
+            self.templates[template["id"]] = template
+        return template
 
-class _Server(ThreadingHTTPServer):
-    # The default backlog of 5 drops connections when a pool opens dozens at once.
-    request_queue_size = 256
-    daemon_threads = True
+    def create_invite(self, body: dict[str, Any]) -> dict[str, Any]:
+        stamp = now()
+        user_id = self.create_user({})["user"]["id"]
+        invite_id = "inv-" + str(uuid.uuid4())
+        invite = {
+            "id": invite_id,
+            **body,
+            "userId": user_id,
+            "status": "INVITED",
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "invitedAt": stamp,
+            "linkedAt": stamp,
+            "inviteLandingPageUrl": f"https://user.getsmileapi.com/invite-user/{invite_id}?token={uuid.uuid4().hex}",
+        }
+        with self._lock:
+            self.invites[invite_id] = invite
+        return invite
+
+    def set_invite_status(self, invite_id: str, status: str) -> None:
+        """Move an invite on (as the invitee would): `LINKED`, `REVOKED`…"""
+        assert status in contract.INVITE_STATUSES, status
+        with self._lock:
+            self.invites[invite_id].update(status=status, updatedAt=now())
+
+    def create_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        stamp = now()
+        webhook = {"id": uuid.uuid4().hex, "includePayload": False, **body, "createdAt": stamp, "updatedAt": stamp}
+        with self._lock:
+            self.webhooks[webhook["id"]] = webhook
+        return webhook
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: FakeSmile
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        fake = self.owner
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        recorded = Recorded(
-            self.command,
-            parts.path,
-            parse_qs(parts.query),
-            {k.lower(): v for k, v in self.headers.items()},
-            raw,
-            time.monotonic(),
-            self.client_address[1],
-        )
-        fake.record(recorded)
-
-        fault = fake.next_fault()
-        if fault is not None and fault.hang:
-            time.sleep(fault.hang)
-        if fault is not None and fault.status is not None:
-            if fault.body is not None:
-                return self._send(fault.status, fault.body, "length")
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            envelope = fake.envelope(fault.code or "SERVER_ERROR", "scripted fault")
-            return self._reply(fault.status, envelope, headers)
-
-        expected = "Basic " + base64.b64encode(f"{fake.key}:{fake.secret}".encode()).decode()
-        if self.headers.get("Authorization") != expected:
-            return self._reply(401, fake.envelope("INVALID_CREDENTIALS", "Invalid API key"))
-        if self.command != "POST":
-            return self._reply(501, fake.envelope("UNSUPPORTED_METHOD", "Unsupported method"))
-        if parts.path == BASE_PATH + "/users":
-            return self._users(recorded)
-        if parts.path == BASE_PATH + "/tokens":
-            return self._tokens(recorded)
-        fake.violation(f"unexpected path {parts.path}")
-        return self._reply(404, fake.envelope("MISSING_RESOURCE", "Not found"))
-
-    def _users(self, recorded: Recorded) -> None:
-        fake = self.owner
-        problems = []
-        if recorded.query:
-            problems.append(f"POST /users takes no query, got {recorded.query}")
-        if recorded.body:
-            if not recorded.headers.get("content-type", "").startswith("application/json"):
-                problems.append("POST /users body sent without Content-Type: application/json")
-            try:
-                body = json.loads(recorded.body)
-            except ValueError:
-                body = None
-                problems.append("POST /users body is not JSON")
-        else:
-            body = {}
-        recorded.json = body
-        if body is not None:
-            problems += [f"UserPostRequest: {e}" for e in fake._user_validator.iter_errors(body)]
-            if isinstance(body, dict):
-                extra = set(body) - {"externalMetadata"}
-                if extra:
-                    problems.append(f"UserPostRequest has unknown fields {sorted(extra)}")
-                problems += metadata_problems(body.get("externalMetadata", {}))
-        if problems:
-            for problem in problems:
-                fake.violation(problem)
-            return self._reply(400, fake.envelope("INVALID_PARAMETERS", "; ".join(problems)))
-        metadata = body.get("externalMetadata", {}) if isinstance(body, dict) else {}
-        self._reply(201, fake.envelope("OK", "Success", fake.create_user(metadata)))
-
-    def _tokens(self, recorded: Recorded) -> None:
-        fake = self.owner
-        user_ids = recorded.query.get("userId", [])
-        problems = []
-        if recorded.body:
-            problems.append("POST /tokens takes no body")
-        if len(user_ids) != 1 or not 1 <= len(user_ids[0]) <= 200:
-            problems.append(f"POST /tokens needs exactly one userId (1-200 chars), got {user_ids}")
-        if problems:
-            for problem in problems:
-                fake.violation(problem)
-            return self._reply(400, fake.envelope("INVALID_PARAMETERS", "; ".join(problems)))
-        if user_ids[0] not in fake.users:
-            return self._reply(404, fake.envelope("MISSING_RESOURCE", "No such user"))
-        self._reply(201, fake.envelope("OK", "Success", fake.token(user_ids[0])))
-
-    def _reply(self, status: int, envelope: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        framing = self.owner.framing if status < 300 else "length"
-        self._send(status, json.dumps(envelope).encode(), framing, headers)
-
-    def _send(self, status: int, body: bytes, framing: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        if framing == "chunked":
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            half = len(body) // 2
-            for piece in (body[:half], body[half:]):
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            self.wfile.write(b"0\r\n\r\n")
-        elif framing == "close":
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-            self.close_connection = True
-        else:
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+SAMPLE_TEMPLATE: dict[str, Any] = {
+    "name": "Email v1",
+    "company": {"name": "Acme Lending", "logoUrl": "https://acme.example/logo.png"},
+    "email": {
+        "sendEmail": True,
+        "senderName": "Acme Lending",
+        "replyAddress": "replies@acme.example",
+        "subject": "Connect your work account",
+        "body": "Hello ${firstName}, please share your income with ${companyName}.",
+    },
+    "landingPage": {
+        "header": "Share your data with ${companyName}",
+        "description": "It takes a minute.",
+        "button": "START",
+    },
+    "successPage": {"header": "Thank you", "description": "We will be in touch.", "button": "Done"},
+}
