@@ -1,17 +1,23 @@
-"""Throughput and p99 of the token endpoint against the reference Node quickstart.
+"""Throughput and p99 of the token endpoint against the Node quickstart recipe, same run.
 
-Runs ``../shared/bench/compare-token.sh`` (wrk, 2 threads, 32 connections, 3 alternating
-8-second rounds, medians) with the recommended production setup, and with ``--all`` the
-alternatives that decided it::
+Everything it needs is in the repository: a fast fake Smile upstream
+(``benchmarks/fast_upstream.py``), the reference server (``benchmarks/reference_quickstart/``:
+express + cors + bent, the recipe of Smile's public Node quickstart; its npm dependencies are
+pinned by the lockfile and installed with ``npm ci`` on first run), and wrk as the load
+generator (Debian's package: ``apt-get install -y wrk``; the script installs it when it runs
+as root and wrk is missing). Both servers sit in front of the same upstream and get the same
+``POST /api/link-token {"site": …}`` load: wrk, 2 threads, 32 connections, one warm-up each,
+then 3 alternating 8-second rounds; the medians are printed with the ratio::
 
-    python benchmarks/token_bench.py            # the recommended setup only
-    python benchmarks/token_bench.py --all      # + 1/3 workers, httpcore's pool, WSGI
+    python benchmarks/token_bench.py            # the recommended setup (uvicorn --workers 2)
+    python benchmarks/token_bench.py --all      # + 1/3 workers, pure-Python loop/parser,
+                                                #   httpx's default pool, a WSGI endpoint
 
 Run from the repository root (the repo is itself a flipgen project with
-``sites/acme-income.yaml``). The machine's cores are shared by wrk, the fake upstream, the
-reference and the server under test: read the ratios, not the absolute numbers.
+``sites/acme-income.yaml``). The machine's cores are shared by wrk, the upstream, the reference
+and the server under test: read the ratios, not the absolute numbers.
 
-The module also holds the two alternatives' apps, importable by the servers it starts:
+The module also holds two alternative apps, importable by the servers it starts:
 ``token_bench:httpcore_app`` (the same ASGI app on httpx's default pool) and
 ``token_bench:wsgi_app`` (a WSGI endpoint sharing one sync ``httpx.Client`` across threads).
 """
@@ -23,89 +29,254 @@ import json
 import os
 import re
 import shlex
+import shutil
+import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO.parent / "shared" / "bench" / "compare-token.sh"
-PY = shlex.quote(sys.executable)
-ENV = (
-    f"env PYTHONPATH={shlex.quote(str(REPO))} FLIPGEN_TOKEN_PROJECT={shlex.quote(str(REPO))} FLIPGEN_TOKEN_RATE_LIMIT=0"
-)
-UVICORN = (
-    f"{ENV} {PY} -m uvicorn --host 127.0.0.1 --port {{port}} --no-proxy-headers "
-    "--no-server-header --no-access-log --log-level warning"
-)
+HERE = REPO / "benchmarks"
+REFERENCE = HERE / "reference_quickstart"
+KEY, SECRET = "bench-key", "bench-secret"
+# The token endpoint's import path, as docs/token-server.md tells operators to run it.
+APP = "flipgen.token:app_from_env"
+ROUNDS, SECONDS, THREADS, CONNECTIONS = 3, 8, 2, 32
 
 
-def uvicorn(app: str, workers: int) -> str:
-    return f"{UVICORN} --app-dir {shlex.quote(str(REPO / 'benchmarks'))} --factory {app} --workers {workers}"
+def uvicorn(app: str, workers: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--no-proxy-headers",
+        "--no-server-header",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--app-dir",
+        str(HERE),
+        "--factory",
+        app,
+        "--workers",
+        str(workers),
+        *extra,
+    ]
 
 
-RECOMMENDED = ("asgi, uvicorn --workers 2 (recommended)", uvicorn("flipgen.token:app_from_env", 2))
+RECOMMENDED = ("asgi, uvicorn --workers 2 (recommended)", uvicorn(APP, 2))
 ALTERNATIVES = [
-    ("asgi, uvicorn --workers 1", uvicorn("flipgen.token:app_from_env", 1)),
-    ("asgi, uvicorn --workers 3", uvicorn("flipgen.token:app_from_env", 3)),
-    (
-        "asgi, --workers 2, pure-Python loop and parser (--loop asyncio --http h11)",
-        uvicorn("flipgen.token:app_from_env", 2) + " --loop asyncio --http h11",
-    ),
+    ("asgi, uvicorn --workers 1", uvicorn(APP, 1)),
+    ("asgi, uvicorn --workers 3", uvicorn(APP, 3)),
+    ("asgi, --workers 2, --loop asyncio --http h11", uvicorn(APP, 2, "--loop", "asyncio", "--http", "h11")),
     ("asgi on httpx's default pool, --workers 2", uvicorn("token_bench:httpcore_app", 2)),
     (
         "wsgi, gunicorn gthread 2x16, shared httpx.Client",
-        f"{ENV} {PY} -m gunicorn --chdir {shlex.quote(str(REPO / 'benchmarks'))} -b 127.0.0.1:{{port}} "
-        "-w 2 -k gthread --threads 16 --log-level warning token_bench:wsgi_app",
+        [sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "-b", "127.0.0.1:{port}", "-w", "2"]
+        + ["-k", "gthread", "--threads", "16", "--log-level", "warning", "token_bench:wsgi_app"],
     ),
 ]
 
 
-def measure(label: str, command: str, site: str) -> dict[str, Any]:
-    result = subprocess.run(["bash", str(SCRIPT), command, site], cwd=REPO, capture_output=True, text=True)
-    out = result.stdout + result.stderr
-    numbers = re.findall(r"([\d.]+) req/s, p99 ([\d.]+) ms", out)
-    if result.returncode != 0 or len(numbers) != 2:
-        return {"label": label, "command": command, "error": out.strip()[-800:]}
-    (ref_rps, ref_p99), (rps, p99) = ((float(a), float(b)) for a, b in numbers)
+# --------------------------------------------------------------------------- setup
+
+
+def ensure_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk:
+        return wrk
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk from Debian (apt-get install -y wrk)…", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        wrk = shutil.which("wrk")
+    if not wrk:
+        sys.exit("wrk is required: apt-get install -y wrk")
+    return wrk
+
+
+def ensure_reference() -> None:
+    if (REFERENCE / "node_modules" / "express").is_dir():
+        return
+    npm = shutil.which("npm")
+    if not npm or not shutil.which("node"):
+        sys.exit("Node.js and npm are required for the reference server: apt-get install -y nodejs npm")
+    print("installing the reference's pinned dependencies (npm ci)…", flush=True)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=REFERENCE, check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited early ({proc.returncode}): {shlex.join(map(str, proc.args))}")  # type: ignore[arg-type]
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
+
+
+@contextmanager
+def started(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> Iterator[int]:
+    """Run ``command`` until the block ends, ``{port}`` filled in (in ``env`` too); yields the port."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [part.replace("{port}", str(port)) for part in command],
+            cwd=cwd,
+            env={**os.environ, **{k: v.replace("{port}", str(port)) for k, v in env.items()}},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def probe(url: str, site: str) -> dict[str, Any]:
+    """One request: the endpoint must answer 200 with a link token before it is measured."""
+    request = urllib.request.Request(
+        url, data=json.dumps({"site": site}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # 127.0.0.1 only
+        body: dict[str, Any] = json.loads(response.read())
+    if response.status != 200 or not body.get("userToken"):
+        raise RuntimeError(f"{url} answered {response.status}: {body}")
+    return body
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def wrk_run(wrk: str, url: str, script: Path) -> tuple[float, float, int]:
+    """(requests/s, p99 ms, non-2xx count) of one wrk round."""
+    out = subprocess.run(
+        [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 30,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, p99, int(bad.group(1)) if bad else 0
+
+
+def compare(wrk: str, reference: str, under_test: str, script: Path) -> dict[str, Any]:
+    """Warm both up, then alternate rounds; medians of each side."""
+    wrk_run(wrk, reference, script)
+    wrk_run(wrk, under_test, script)
+    ref_rounds, test_rounds = [], []
+    for _ in range(ROUNDS):
+        ref_rounds.append(wrk_run(wrk, reference, script))
+        test_rounds.append(wrk_run(wrk, under_test, script))
+    ref_rps = statistics.median(r[0] for r in ref_rounds)
+    rps = statistics.median(r[0] for r in test_rounds)
+    ref_p99 = statistics.median(r[1] for r in ref_rounds)
+    p99 = statistics.median(r[1] for r in test_rounds)
     return {
-        "label": label,
-        "command": command,
-        "reference_rps": ref_rps,
-        "reference_p99_ms": ref_p99,
-        "rps": rps,
-        "p99_ms": p99,
+        "reference_rps": round(ref_rps),
+        "reference_p99_ms": round(ref_p99, 2),
+        "rps": round(rps),
+        "p99_ms": round(p99, 2),
         "throughput_ratio": round(rps / ref_rps, 2),
         "p99_ratio": round(p99 / ref_p99, 2),
-        "non_2xx": "non-2xx" in out,
+        "non_2xx": sum(r[2] for r in ref_rounds + test_rounds),
     }
 
 
+def measure(label: str, command: list[str], site: str, wrk: str, work: Path, upstream: str) -> dict[str, Any]:
+    flipgen_env = {
+        "SMILE_API_KEY": KEY,
+        "SMILE_API_SECRET": SECRET,
+        "SMILE_API_HOST": upstream,
+        "PYTHONPATH": str(REPO),
+        "FLIPGEN_TOKEN_PROJECT": str(REPO),
+        "FLIPGEN_TOKEN_RATE_LIMIT": "0",  # the load comes from one address
+    }
+    reference_env = {"OPEN_API_HOST": upstream, "API_KEY": KEY, "API_SECRET": SECRET, "APP_PORT": "{port}"}
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(json.dumps({'site': site}))}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    node = [shutil.which("node") or "node", "index.js"]
+    with (
+        started(node, reference_env, REFERENCE, work / "reference.log") as ref_port,
+        started(command, flipgen_env, REPO, work / "under-test.log") as port,
+    ):
+        reference = f"http://127.0.0.1:{ref_port}/api/link-token"
+        under_test = f"http://127.0.0.1:{port}/api/link-token"
+        try:
+            probe(reference, site)
+            probe(under_test, site)
+        except (OSError, RuntimeError) as exc:
+            logs = "\n".join(
+                f"--- {name}:\n" + (work / name).read_text(errors="replace")[-600:]
+                for name in ("reference.log", "under-test.log", "upstream.log")
+            )
+            return {"label": label, "error": f"{exc}\n{logs}"}
+        return {"label": label, "command": shlex.join(command), **compare(wrk, reference, under_test, script)}
+
+
+def report(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"{row['label']}: FAILED\n{row['error']}"
+    return (
+        f"{row['label']}\n  reference quickstart {row['reference_rps']} req/s, p99 {row['reference_p99_ms']} ms"
+        f" | flipgen {row['rps']} req/s, p99 {row['p99_ms']} ms"
+        f" | ratio {row['throughput_ratio']:.2f}x throughput, {row['p99_ratio']:.2f}x p99"
+        + (f" | {row['non_2xx']} NON-2XX ANSWERS" if row["non_2xx"] else "")
+    )
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--all", action="store_true", help="also measure the alternatives")
     parser.add_argument("--site", default="acme-income")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     args = parser.parse_args()
-    runs = [RECOMMENDED, *(ALTERNATIVES if args.all else [])]
+    wrk = ensure_wrk()
+    ensure_reference()
     failed = False
-    for label, command in runs:
-        row = measure(label, command, args.site)
-        if args.json:
-            print(json.dumps(row), flush=True)
-        elif "error" in row:
-            failed = True
-            print(f"{label}: FAILED\n{row['error']}", flush=True)
-        else:
-            print(
-                f"{label}\n  reference {row['reference_rps']:.0f} req/s, p99 "
-                f"{row['reference_p99_ms']:.1f} ms | under test {row['rps']:.0f} req/s, p99 "
-                f"{row['p99_ms']:.1f} ms | ratio {row['throughput_ratio']:.2f}x throughput, "
-                f"{row['p99_ratio']:.2f}x p99{' | NON-2XX SEEN' if row['non_2xx'] else ''}",
-                flush=True,
-            )
-    print(f"command: bash {SCRIPT} '<command>' {args.site}  (run from {REPO})")
+    with tempfile.TemporaryDirectory(prefix="flipgen-token-bench-") as tmp:
+        work = Path(tmp)
+        upstream_cmd = [sys.executable, str(HERE / "fast_upstream.py"), "{port}", KEY, SECRET]
+        with started(upstream_cmd, {}, REPO, work / "upstream.log") as upstream_port:
+            upstream = f"http://127.0.0.1:{upstream_port}/v1"
+            for label, command in [RECOMMENDED, *(ALTERNATIVES if args.all else [])]:
+                row = measure(label, command, args.site, wrk, work, upstream)
+                failed = failed or "error" in row or bool(row.get("non_2xx"))
+                print(json.dumps(row) if args.json else report(row), flush=True)
+    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s, {ROUNDS} alternating rounds, medians; command: {sys.argv[0]}")
     return 1 if failed else 0
 
 
