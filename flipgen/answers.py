@@ -120,12 +120,16 @@ class AnswersError(Exception):
 
 @dataclass
 class Checked:
-    """The outcome of a check: the answers to keep, the problems, the screens passed through."""
+    """The outcome of a check: the answers to keep, the problems, the screens passed through.
+
+    ``end`` is the end screen a submission leads to; ``next`` the screen a saved one leads to.
+    """
 
     answers: dict[str, Any] = field(default_factory=dict)
     problems: dict[str, Problem] = field(default_factory=dict)
     path: tuple[str, ...] = ()
     end: str | None = None
+    next: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -493,6 +497,7 @@ def check_screen(
         )
     result.path = path[: path.index(screen_id) + 1]
     _judge(journey, [screen_id], raw, answers, params, result)
+    result.next = route(screen, effective(journey, raw, params, result.path))
     return result
 
 

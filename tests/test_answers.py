@@ -147,6 +147,7 @@ def test_save_screen_keeps_only_that_screens_shown_fields() -> None:
     checked = check_screen(JOURNEY, {"ref": "r"}, {}, "about", {"kind": "gig", "email": "a@b.co"})
     assert checked.ok
     assert checked.path == ("about",)
+    assert checked.next == "gig"
     assert checked.answers == {"kind": "gig", "email": "a@b.co", "source": "ref=r"}
 
 
