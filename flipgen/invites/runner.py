@@ -101,9 +101,19 @@ async def smile_session(project: Project, rate: float = 19.0) -> AsyncIterator[t
     try:
         yield client, Pacer(rate)
     except SmileError as exc:
-        raise UserError(f"Smile: {exc}" + (f" (request {exc.request_id})" if exc.request_id else "")) from None
+        raise smile_user_error(exc) from None
     finally:
         await client.aclose()
+
+
+def smile_user_error(exc: SmileError) -> UserError:
+    """A Smile failure as the user sees it: what happened and what to do, never a credential."""
+    request = f" (request {exc.request_id})" if exc.request_id else ""
+    if exc.status in (401, 403):
+        return UserError(
+            f"Smile refused the API credentials ({exc}){request}: check SMILE_API_KEY and SMILE_API_SECRET"
+        )
+    return UserError(f"Smile: {exc}{request}")
 
 
 def _open_store(project: Project, database: str | None) -> Store:

@@ -175,7 +175,7 @@ class Sender:
 
     def _refused(self, person: Person, exc: SmileError, report: Report) -> None:
         if exc.status in (401, 403):
-            raise _Fatal(f"Smile refused the API credentials ({exc}): check SMILE_API_KEY and SMILE_API_SECRET")
+            raise _Fatal(f"Smile refused the API credentials ({exc}): check SMILE_API_KEY and SMILE_API_SECRET")  # noqa: E501
         if exc.status is not None and 400 <= exc.status < 500:
             self._fail(person, report, str(exc))
         else:  # 5xx, connection lost: it may have been sent
