@@ -219,3 +219,19 @@ def test_pacer_spaces_request_starts_and_pauses_for_retry_after() -> None:
 def test_pacer_refuses_a_rate_above_smiles_limit() -> None:
     with pytest.raises(ValueError):
         Pacer(21)
+
+
+def test_json_schema_accepts_the_example_and_refuses_unknown_keys() -> None:
+    import jsonschema
+    import yaml
+    from click.testing import CliRunner
+
+    from flipgen.cli import main
+
+    result = CliRunner().invoke(main, ["invite", "schema"])
+    assert result.exit_code == 0
+    validator = jsonschema.Draft202012Validator(json.loads(result.output))
+    example = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    assert list(validator.iter_errors(example)) == []
+    example["email"]["subjct"] = "typo"
+    assert [e.validator for e in validator.iter_errors(example)] == ["additionalProperties"]

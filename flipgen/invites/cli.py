@@ -116,6 +116,15 @@ def list_invites(
     run_list(out, project, database, site=site, status=status, local=local, fmt=fmt)
 
 
+@invite.command("schema")
+@_verbosity
+def schema(out: Output) -> None:
+    """Print the JSON Schema of an invite template file (for editor autocompletion)."""
+    from .template import json_schema_text
+
+    click.echo(json_schema_text(), nl=False)
+
+
 @contextlib.contextmanager
 def graceful_stop(stop: asyncio.Event, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     """First Ctrl-C: finish the requests in flight and stop; a second one stops at once."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,7 @@ class Sender:
     max_wait: float = 120.0
     progress: Callable[[Report], None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "flipgen-ledger"), repr=False)
 
     async def run(self, people: list[Person]) -> Report:
         """Send an invite to each person not already invited to this site."""
@@ -94,7 +96,10 @@ class Sender:
         for person in queue:
             pending.put_nowait(person)
         workers = [asyncio.create_task(self._worker(pending, report)) for _ in range(max(1, self.concurrency))]
-        results = await asyncio.gather(*workers, return_exceptions=True)
+        try:
+            results = await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            self._writer.shutdown()
         report.stopped = self.stop.is_set() and report.done < report.total
         for result in results:
             if isinstance(result, _Fatal):
@@ -135,18 +140,19 @@ class Sender:
     async def _send(self, person: Person, report: Report) -> None:
         body = invite_body(person, self.template_id, self.wink_template_id)
         for _ in range(MAX_RATE_LIMITED):
+            await self._write(
+                ledger.record_attempt,
+                person,
+                site=self.site,
+                template=self.template,
+                template_id=self.template_id,
+                wink_template_id=self.wink_template_id,
+            )
+            # The pacer's turn comes last, so the request leaves right when it is granted:
+            # a database write in between would bunch requests up at Smile.
             await self.pacer.acquire()
             if self.stop.is_set():
                 return
-            with self.store.write() as conn:
-                ledger.record_attempt(
-                    conn,
-                    person,
-                    site=self.site,
-                    template=self.template,
-                    template_id=self.template_id,
-                    wink_template_id=self.wink_template_id,
-                )
             try:
                 invite = await self.client.create_invite(body)
             except SmileTimeout as exc:
@@ -156,13 +162,25 @@ class Sender:
                 if exc.status == 429:
                     self._wait(exc.retry_after)
                     continue
-                self._refused(person, exc, report)
+                await self._refused(person, exc, report)
                 return
-            with self.store.write() as conn:
-                ledger.mark_sent(conn, person.email, self.site, invite)
+            await self._write(ledger.mark_sent, person.email, self.site, invite)
             report.sent += 1
             return
-        self._fail(person, report, f"Smile kept answering 429 (rate limited) {MAX_RATE_LIMITED} times")
+        await self._fail(person, report, f"Smile kept answering 429 (rate limited) {MAX_RATE_LIMITED} times")
+
+    async def _write(self, change: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """One ledger change in its own transaction, off the event loop (a durable commit waits for the disk).
+
+        One writer thread: concurrent writers would only wait on SQLite's lock, in its busy
+        handler's growing sleeps.
+        """
+
+        def run() -> None:
+            with self.store.write() as conn:
+                change(conn, *args, **kwargs)
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, run)
 
     def _wait(self, retry_after: float | None) -> None:
         wait = 1.0 if retry_after is None else retry_after  # Smile's limit is per second
@@ -173,17 +191,16 @@ class Sender:
             )
         self.pacer.pause(wait)
 
-    def _refused(self, person: Person, exc: SmileError, report: Report) -> None:
+    async def _refused(self, person: Person, exc: SmileError, report: Report) -> None:
         if exc.status in (401, 403):
-            raise _Fatal(f"Smile refused the API credentials ({exc}): check SMILE_API_KEY and SMILE_API_SECRET")  # noqa: E501
+            raise _Fatal(f"Smile refused the API credentials ({exc}): check SMILE_API_KEY and SMILE_API_SECRET")
         if exc.status is not None and 400 <= exc.status < 500:
-            self._fail(person, report, str(exc))
+            await self._fail(person, report, str(exc))
         else:  # 5xx, connection lost: it may have been sent
             report.unknown.append(RowProblem(person.row, f"{person.email}: {exc}; the next run checks with Smile"))
 
-    def _fail(self, person: Person, report: Report, message: str) -> None:
-        with self.store.write() as conn:
-            ledger.mark_failed(conn, person.email, self.site, message)
+    async def _fail(self, person: Person, report: Report, message: str) -> None:
+        await self._write(ledger.mark_failed, person.email, self.site, message)
         report.failed.append(RowProblem(person.row, f"{person.email}: {message}"))
 
     def _tick(self, report: Report) -> None:

@@ -10,6 +10,7 @@ examples (``{{firstName}}``, ``{$companyName}``, ``${fullName}``) are refused wi
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ __all__ = [
     "load_templates",
     "check_invites",
     "to_smile",
+    "json_schema_text",
     "INVITES_DIR",
 ]
 
@@ -93,6 +95,17 @@ class LoadedTemplate:
     @property
     def ok(self) -> bool:
         return self.template is not None and not any(d.severity == "error" for d in self.diagnostics)
+
+
+def json_schema_text() -> str:
+    """The JSON Schema (draft 2020-12) of an invite template file."""
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://flipgen.dev/schema/invite.json",
+        **InviteTemplate.model_json_schema(),
+        "title": "flipgen invite template",
+    }
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def to_smile(loaded: LoadedTemplate) -> dict[str, Any]:
