@@ -296,7 +296,9 @@ def test_a_5xx_leaves_the_row_pending_and_the_next_run_checks_with_smile_first(p
     fake.fail_next(503, code="SERVER_UNAVAILABLE", path="/invites")
     result = send(project, "--concurrency", "1")
     assert result.exit_code == 1
-    assert "row 2: person2@example.com: Smile answered HTTP 503 SERVER_UNAVAILABLE; the next run checks" in result.output
+    assert (
+        "row 2: person2@example.com: Smile answered HTTP 503 SERVER_UNAVAILABLE; the next run checks" in result.output
+    )
     assert len(fake.invites) == 46
     rerun = send(project)
     assert rerun.exit_code == 1 and "1 sent, 46 already invited" in rerun.output  # (the 3 bad rows remain)
