@@ -147,3 +147,41 @@ def test_bad_urls_are_user_errors(tmp_path: Path, url: str, expected: str) -> No
 
 def test_default_url_points_into_the_project(tmp_path: Path) -> None:
     assert default_url(tmp_path) == f"sqlite:///{tmp_path}/.flipgen/flipgen.db"
+
+
+def test_a_nested_write_fails_fast_instead_of_deadlocking(tmp_path: Path) -> None:
+    with open_store(None, tmp_path) as store, store.write():
+        with pytest.raises(RuntimeError, match="inside store.write"), store.write():
+            pass
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from flipgen.store import open_store
+from flipgen.store import applications as apps
+store = open_store(None, Path(sys.argv[1]))
+print("ready", flush=True)
+with store.write() as conn:
+    apps.create(conn, site="child")
+print(f"wrote {time.time()}", flush=True)
+"""
+
+
+def test_sqlite_writers_in_other_processes_queue_on_the_writer_lock(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    with open_store(None, tmp_path) as store:
+        assert store._queue is not None
+        with store._queue.hold():  # only the queue, no SQLite transaction: the child must wait here
+            child = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(0.5)
+            assert child.poll() is None
+            released = time.time()
+        out, _ = child.communicate(timeout=30)
+        assert child.returncode == 0
+        assert float(out.split()[-1]) >= released

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -97,6 +98,8 @@ application_screens = Table(
     Column("position", Integer, nullable=False),
     Column("reached_at", UTCDateTime(), nullable=False),
     Column("left_at", UTCDateTime()),
+    # SQLite: the primary key is the table (one b-tree, not a rowid table plus its index).
+    sqlite_with_rowid=False,
 )
 
 
@@ -104,6 +107,21 @@ application_screens = Table(
 def _create_tables(conn: Connection) -> None:
     applications.create(conn)
     application_screens.create(conn)
+
+
+# The hot statements are built once: SQLAlchemy then reuses their compiled form, and building a
+# statement per call cost more CPU than executing it (inside the write lock, that is throughput).
+_s = application_screens
+_INSERT_APP = insert(applications)
+_GET = select(applications).where(applications.c.id == bindparam("app_id"))
+_UPDATE_APP = update(applications).where(applications.c.id == bindparam("app_id_"))
+_INSERT_SCREEN = insert(_s)
+_REACHED = select(_s.c.screen, _s.c.left_at).where(_s.c.application_id == bindparam("app_id")).order_by(_s.c.position)
+_LEAVE = (
+    update(_s)
+    .where(_s.c.application_id == bindparam("app_id"), _s.c.left_at.is_(None))
+    .values(left_at=bindparam("now"))
+)
 
 
 class ApplicationClosed(Exception):
@@ -203,16 +221,16 @@ def create(
         "created_at": now,
         "updated_at": now,
     }
-    conn.execute(insert(applications).values(values))
+    conn.execute(_INSERT_APP, values)
     app = Application(**values)  # type: ignore[arg-type]
     if first_screen is not None:
-        reach(conn, app.id, first_screen, now=now)
+        _arrive(conn, app.id, first_screen, {}, now)
     _emit(conn, "application.started", app)
     return app
 
 
 def get(conn: Connection, app_id: str) -> Application | None:
-    row = conn.execute(select(applications).where(applications.c.id == app_id)).first()
+    row = conn.execute(_GET, {"app_id": app_id}).first()
     return Application.from_row(row) if row is not None else None
 
 
@@ -239,7 +257,7 @@ def _update(conn: Connection, app: Application, now: datetime, **values: Any) ->
     if not changed:
         return app
     changed["updated_at"] = now
-    conn.execute(update(applications).where(applications.c.id == app.id).values(changed))
+    conn.execute(_UPDATE_APP, {**changed, "app_id_": app.id})
     return Application(**{**app.__dict__, **changed})
 
 
@@ -263,10 +281,11 @@ def save_answers(
     merged.update(answers)
     if merged != app.answers and app.status != "started":
         raise ApplicationClosed(app)
-    if screen is not None:
-        reach(conn, app_id, screen, now=now)
-    if next_screen is not None:
-        reach(conn, app_id, next_screen, now=now)
+    if screen is not None or next_screen is not None:
+        reached = _reached(conn, app_id)
+        for arrived in (screen, next_screen):
+            if arrived is not None:
+                _arrive(conn, app_id, arrived, reached, now)
     return _update(conn, app, now, answers=merged)
 
 
@@ -275,15 +294,26 @@ def reach(conn: Connection, app_id: str, screen: str, *, now: datetime | None = 
 
     Returns False when the screen had been reached before (nothing changes).
     """
-    now = now or _now()
-    s = application_screens
-    rows = conn.execute(select(s.c.screen, s.c.left_at).where(s.c.application_id == app_id)).all()
-    if any(r.screen == screen for r in rows):
+    return _arrive(conn, app_id, screen, _reached(conn, app_id), now or _now())
+
+
+def _reached(conn: Connection, app_id: str) -> dict[str, bool]:
+    """Screens reached so far → whether the visitor is still on it."""
+    rows = conn.execute(_REACHED, {"app_id": app_id})
+    return {r.screen: r.left_at is None for r in rows}
+
+
+def _arrive(conn: Connection, app_id: str, screen: str, reached: dict[str, bool], now: datetime) -> bool:
+    """`reach` given the screens already reached (updated in place), saving a query per call."""
+    if screen in reached:
         return False
+    if any(reached.values()):
+        _close_open_visits(conn, app_id, now)
+        reached.update(dict.fromkeys(reached, False))
     conn.execute(
-        update(s).where(s.c.application_id == app_id, s.c.left_at.is_(None), s.c.screen != screen).values(left_at=now)
+        _INSERT_SCREEN, {"application_id": app_id, "screen": screen, "position": len(reached), "reached_at": now}
     )
-    conn.execute(insert(s).values(application_id=app_id, screen=screen, position=len(rows), reached_at=now))
+    reached[screen] = True
     return True
 
 
@@ -321,8 +351,7 @@ def complete(conn: Connection, app_id: str, *, now: datetime | None = None) -> t
 
 
 def _close_open_visits(conn: Connection, app_id: str, now: datetime) -> None:
-    s = application_screens
-    conn.execute(update(s).where(s.c.application_id == app_id, s.c.left_at.is_(None)).values(left_at=now))
+    conn.execute(_LEAVE, {"app_id": app_id, "now": now})
 
 
 def set_smile_user(conn: Connection, app_id: str, smile_user_id: str, *, now: datetime | None = None) -> Application:
