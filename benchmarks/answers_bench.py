@@ -7,7 +7,12 @@ processes for the same number of seconds, on a fresh database:
 - **floor**: a bare loop of the same three statements (INSERT, UPDATE answers, UPDATE status)
   on the driver (sqlite3 / psycopg), same durability settings (SQLite: WAL, synchronous=FULL,
   BEGIN IMMEDIATE; PostgreSQL: synchronous_commit on), nothing else;
-- **store**: the same through `flipgen.store` (SQLAlchemy Core, listeners, idempotency checks);
+- **store**: the same through `flipgen.store` (SQLAlchemy Core, listeners, idempotency checks),
+  one visitor per worker, one transaction per write;
+- **grouped**: the same through `Store.awrite` (group commit) with 200 concurrent visitors
+  (100 per worker) writing as fast as they can: throughput (latency = clients / throughput);
+- **paced**: 200 visitors each writing once per ``--think`` second (an open load of 200
+  writes/s): the p99 of one write, the latency a visitor feels at that load;
 - **http** (with ``--http``): the same through the server's endpoints with 200 concurrent
   clients (see `http_flow`), which also gives the p99 latency.
 
@@ -24,6 +29,7 @@ the machine's cores are shared.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -139,6 +145,44 @@ def store_loop(url: str, deadline: float) -> list[float]:
     return latencies
 
 
+def grouped_loop(url: str, deadline: float, clients: int, think: float = 0.0) -> list[float]:
+    """``clients`` concurrent visitors in this process, writing through `Store.awrite` (group commit).
+
+    With ``think`` = 0 each visitor submits as fast as it can and one latency per submission is
+    returned; otherwise each visitor waits ``think`` seconds between writes (an open load of
+    clients/think writes per second) and one latency per write is returned.
+    """
+    import asyncio
+    import random
+
+    store = open_store(url, Path(tempfile.gettempdir()), migrate=False)
+    latencies: list[float] = []
+
+    async def write(fn: Callable[[Any], Any]) -> Any:
+        start = time.perf_counter()
+        result = await store.awrite(fn)
+        if think:
+            latencies.append(time.perf_counter() - start)
+            await asyncio.sleep(think)
+        return result
+
+    async def visitor() -> None:
+        await asyncio.sleep(random.uniform(0, think))  # spread the visitors over the think time
+        while (start := time.perf_counter()) < deadline:
+            app = await write(lambda c: apps.create(c, site="bench", first_screen="about-you"))
+            await write(lambda c, a=app: apps.save_answers(c, a.id, ANSWERS, screen="about-you", next_screen="done"))
+            await write(lambda c, a=app: apps.submit(c, a.id))
+            if not think:
+                latencies.append(time.perf_counter() - start)
+
+    async def main() -> None:
+        await asyncio.gather(*(visitor() for _ in range(clients)))
+
+    asyncio.run(main())
+    store.close()
+    return latencies
+
+
 # -------------------------------------------------------------------------------------- harness
 
 
@@ -200,6 +244,8 @@ def database(backend: str) -> Any:
 
 
 def fmt(name: str, r: dict[str, float], floor: dict[str, float] | None) -> str:
+    if name == "paced":
+        return f"  {name:<8} {r['per_s']:8.1f} writes/s offered      (p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms per write)"
     ratio = f"  {r['per_s'] / floor['per_s']:.2f}× floor" if floor else ""
     return (
         f"  {name:<8} {r['per_s']:8.1f} submissions/s  (n={int(r['n'])}, "
@@ -213,7 +259,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--http", action="store_true", help="also measure through the HTTP endpoints")
-    parser.add_argument("--clients", type=int, default=200, help="concurrent HTTP clients")
+    parser.add_argument("--clients", type=int, default=200, help="concurrent clients (grouped, paced, http)")
+    parser.add_argument("--think", type=float, default=1.0, help="paced: seconds each client waits between writes")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
@@ -221,6 +268,12 @@ def main() -> None:
         loops: dict[str, Callable[[str], dict[str, float]]] = {
             "floor": lambda url, f=floor_loop: run_workers(f, url, args.seconds),  # type: ignore[misc]
             "store": lambda url: run_workers(store_loop, url, args.seconds),
+            "grouped": lambda url: run_workers(
+                functools.partial(grouped_loop, clients=args.clients // WORKERS), url, args.seconds
+            ),
+            "paced": lambda url: run_workers(
+                functools.partial(grouped_loop, clients=args.clients // WORKERS, think=args.think), url, args.seconds
+            ),
         }
         if args.http:
             from answers_http import http_measure  # noqa: PLC0415 - needs the server's endpoints

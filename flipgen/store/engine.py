@@ -7,18 +7,22 @@ transaction cannot be retried by the busy handler); reads start with a plain def
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from .group import GroupCommitter
 
 try:
     import fcntl
@@ -33,6 +37,7 @@ DB_NAME = "flipgen.db"
 # How long a writer waits for SQLite's write lock before giving up (milliseconds).
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "flipgen_write"
+T = TypeVar("T")
 
 
 class WriterQueue:
@@ -81,6 +86,7 @@ class Store:
         self._writer = engine.execution_options(**{_WRITE: True})
         database = engine.url.database
         self._queue = WriterQueue(Path(f"{database}-writer.lock")) if engine.dialect.name == "sqlite" else None
+        self._committer: GroupCommitter | None = None
 
     @property
     def backend(self) -> str:
@@ -102,6 +108,41 @@ class Store:
         with self._queue.hold(), self._writer.begin() as conn:
             yield conn
 
+    @property
+    def committer(self) -> GroupCommitter:
+        """This process's group committer (created on first use)."""
+        if self._committer is None:
+            from .group import GroupCommitter
+
+            self._committer = GroupCommitter(self)
+        return self._committer
+
+    async def awrite(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in a write transaction, off the event loop; return after the COMMIT.
+
+        The way for request handlers to write. On SQLite, concurrent writes share a transaction
+        (group commit, see `flipgen.store.group`): an exception from ``fn`` rolls back only
+        ``fn``'s own changes. PostgreSQL takes concurrent transactions itself (and flushes
+        concurrent commits together), so there each call is its own transaction on a thread.
+        """
+        if self._queue is not None:
+            return await self.committer.arun(fn)
+
+        def call() -> T:
+            with self.write() as conn:
+                return fn(conn)
+
+        return await asyncio.to_thread(call)
+
+    async def aread(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in a read transaction on a worker thread."""
+
+        def call() -> T:
+            with self.read() as conn:
+                return fn(conn)
+
+        return await asyncio.to_thread(call)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: a consistent snapshot that never takes SQLite's write lock."""
@@ -109,6 +150,8 @@ class Store:
             yield conn
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
         self.engine.dispose()
 
     def __enter__(self) -> Store:
