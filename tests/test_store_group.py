@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection
 
-from flipgen.store import Store
+from flipgen.store import Store, open_store
 from flipgen.store import applications as apps
 from flipgen.store.group import GroupCommitter
 
@@ -85,3 +86,54 @@ def test_a_failed_commit_fails_every_write_of_the_batch(store: Store, monkeypatc
     with pytest.raises(OSError, match="disk full"):
         group.run(lambda conn: apps.create(conn, site="x"))
     group.close()
+
+
+WRITER = """
+import asyncio, sys
+from pathlib import Path
+from flipgen.store import open_store
+from flipgen.store import applications as apps
+
+store = open_store(sys.argv[1], Path(sys.argv[2]))
+
+async def visitor() -> None:
+    while True:
+        app = await store.awrite(lambda c: apps.create(c, site="durable"))
+        sys.stdout.write(app.id + "\\n")
+        sys.stdout.flush()
+
+async def main() -> None:
+    await asyncio.gather(*(visitor() for _ in range(40)))
+
+asyncio.run(main())
+"""
+
+
+def test_every_acknowledged_write_survives_kill_9(db_url: str, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, db_url, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)  # two workers, as a server runs
+    ]
+    acknowledged: list[str] = []
+    deadline = time.monotonic() + 30
+    for proc in procs:
+        assert proc.stdout is not None
+        while len(acknowledged) < 100 * (procs.index(proc) + 1) and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "writer died"
+            acknowledged.append(line.strip())
+    for proc in procs:
+        proc.send_signal(signal.SIGKILL)
+    for proc in procs:
+        rest, _ = proc.communicate(timeout=30)
+        acknowledged += [line for line in rest.split("\n") if len(line) == 24]
+    assert len(acknowledged) >= 200
+    with open_store(db_url, tmp_path) as store, store.read() as conn:
+        stored = [a.id for a in apps.list_applications(conn, site="durable")]
+    assert len(stored) == len(set(stored))
+    assert set(acknowledged) <= set(stored)
