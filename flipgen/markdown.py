@@ -6,7 +6,6 @@ only narrows it down and turns `${name}` into spans the runtime fills with text.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,9 +13,11 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
+from .limits import PLACEHOLDER_RE
+
 __all__ = ["render_block", "render_inline", "render_text", "unsafe_links", "has_raw_html", "VAR_RE", "safe_url"]
 
-VAR_RE = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]{0,49})\}")
+VAR_RE = PLACEHOLDER_RE  # flipgen/limits.py: the runtime compiles the same pattern
 SAFE_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 _RULES = ["emphasis", "link", "list", "newline", "backticks", "strikethrough", "escape", "entity", "linkify"]
 

@@ -11,6 +11,7 @@ import re
 from typing import Literal
 
 from .errors import Diagnostic, did_you_mean
+from .limits import METADATA_MAX_KEYS
 from .loader import Loaded, Positions
 from .markdown import VAR_RE, has_raw_html, safe_url, unsafe_links
 from .project import Project
@@ -19,7 +20,7 @@ from .schema import CHOICE_TYPES, TEXT_TYPES, FieldSpec, FormScreen, Site, WinkS
 
 __all__ = ["check_site", "contrast_ratio", "METADATA_LIMIT"]
 
-METADATA_LIMIT = 5
+METADATA_LIMIT = METADATA_MAX_KEYS
 AA_CONTRAST = 4.5
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -24,7 +24,7 @@ def test_wheel_installs_and_works_outside_the_repo(tmp_path: Path) -> None:
     wheel = next(wheels.glob("flipgen-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "flipgen/site_templates/default/page.html" in names
-    assert "flipgen/static/flip.js" in names and "flipgen/sandbox/smile-emulator.js" in names
+    assert "flipgen/static/runtime/main.js" in names and "flipgen/sandbox/smile-emulator.js" in names
     assert "flipgen/starter/sites/welcome.yaml" in names
     assert "flipgen/py.typed" in names  # PEP 561: type checkers use the shipped hints
 

@@ -3,9 +3,11 @@ token expiry and refresh, a failing token endpoint."""
 
 from __future__ import annotations
 
+import json
 import re
 
-from conftest import Env, Tab
+import pytest
+from conftest import SCREENSHOTS, Env, Tab
 from flipdriver import acme_about, emulator_connect, emulator_login, open_widget, screen
 from playwright.sync_api import Page, Route, expect
 
@@ -194,7 +196,7 @@ def test_failing_token_endpoint_is_retryable(tab: Tab, env: Env) -> None:
     acme_about(page, "gig")
     page.locator("#s-connect-gig [data-flip-open]").click()
     expect(page.locator("#s-connect-gig [data-flip-status]")).to_have_text(
-        "We couldn't start the secure connection. Check your internet connection and try again."
+        "The secure connection service isn't available right now. Please try again in a moment."
     )
     assert tab.events("flipgen:error")[-1] == {
         "site": "acme-income",
@@ -213,9 +215,60 @@ def test_network_failure_is_retryable(tab: Tab, env: Env) -> None:
     page.goto(env.url("acme-income"))
     acme_about(page, "gig")
     page.locator("#s-connect-gig [data-flip-open]").click()
-    expect(page.locator("#s-connect-gig [data-flip-status]")).to_contain_text(
-        "We couldn't start the secure connection."
+    expect(page.locator("#s-connect-gig [data-flip-status]")).to_have_text(
+        "We couldn't start the secure connection. Check your internet connection and try again."
     )
+    assert tab.events("flipgen:error")[-1]["code"] == "network"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "shown"),
+    [
+        (400, "invalid_metadata", "the service didn't accept the request"),
+        (403, "origin_not_allowed", "the service didn't accept the request"),
+        (429, "rate_limited", "too many attempts from your network"),
+    ],
+)
+def test_an_endpoint_refusal_is_never_called_a_network_problem(
+    tab: Tab, env: Env, status: int, code: str, shown: str
+) -> None:
+    page = tab.page
+    body = json.dumps({"error": {"code": code, "message": "Refused for a reason."}})
+    page.route(env.token + "**", lambda r: r.fulfill(status=status, content_type="application/json", body=body))
+    page.goto(env.url("acme-income"))
+    acme_about(page, "gig")
+    page.locator("#s-connect-gig [data-flip-open]").click()
+    line = page.locator("#s-connect-gig [data-flip-status]")
+    expect(line).to_contain_text(shown)
+    assert "internet" not in line.inner_text()
+    assert tab.events("flipgen:error")[-1] == {
+        "site": "acme-income",
+        "screen": "connect-gig",
+        "code": code,
+        "status": status,
+    }
+    expect(page.locator("#s-connect-gig [data-flip-open]")).to_have_text(RETRY)
+    page.screenshot(path=str(SCREENSHOTS / f"endpoint-refused-{status}.png"), full_page=True)
+
+
+def test_non_ascii_email_in_a_metadata_field_is_refused_in_the_form(tab: Tab, env: Env) -> None:
+    # Smile accepts only ASCII in externalMetadata, and `email` is sent there: the visitor hears
+    # it on the field, before any token request, instead of a failed connection later.
+    page = tab.page
+    page.goto(env.url("acme-income", "ref=abc_1"))
+    acme_about(page, "gig", email="josé@example.com")
+    screen(page, "about-you", focused=False)
+    expect(page.locator("#f-email-error")).to_have_text(
+        "Use only English letters without accents, digits and common symbols here."
+    )
+    expect(page.locator("#f-email")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-email")).to_be_focused()
+    page.screenshot(path=str(SCREENSHOTS / "ascii-email-refused.png"), full_page=True)
+    page.fill("#f-email", "jose@example.com")
+    expect(page.locator("#f-email-error")).to_have_text("")
+    page.locator("#s-about-you button[type=submit]").click()
+    open_widget(page, "connect-gig")
+    assert tab.token_bodies[0]["body"]["metadata"]["email"] == "jose@example.com"
 
 
 def test_unknown_user_on_refresh_starts_a_new_one(tab: Tab, env: Env) -> None:

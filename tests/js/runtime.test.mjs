@@ -1,13 +1,27 @@
 // Unit tests of the runtime's pure helpers: validation, interpolation, routing, answers, metadata.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 
-const require = createRequire(import.meta.url);
-const { validate, interp, route, effective, metadata, steps } = require("../../flipgen/static/flip.js");
-const T = { required: "REQ", choose: "CHOOSE", many: "MANY", tick: "TICK", options: "OPT", min_length: "MINLEN {n}",
-  max_length: "MAXLEN {n}", pattern: "PAT", number: "NUM", date: "DATE", email: "EMAIL", tel: "TEL", min: "MIN {n}",
-  max: "MAX {n}", step: "STEP {n}", dmin: "DMIN {n}", dmax: "DMAX {n}" };
+import { validate, interp, route, effective, metadata, steps } from "./runtime.mjs";
+const T = {
+  required: "REQ",
+  choose: "CHOOSE",
+  many: "MANY",
+  tick: "TICK",
+  options: "OPT",
+  min_length: "MINLEN {n}",
+  max_length: "MAXLEN {n}",
+  pattern: "PAT",
+  number: "NUM",
+  date: "DATE",
+  email: "EMAIL",
+  tel: "TEL",
+  min: "MIN {n}",
+  max: "MAX {n}",
+  step: "STEP {n}",
+  dmin: "DMIN {n}",
+  dmax: "DMAX {n}",
+};
 const field = (type, extra = {}) => ({ id: "f", type, required: false, messages: {}, options: null, ...extra });
 const rule = (f, v) => (validate(f, v, T) || {}).rule || null;
 const msg = (f, v) => (validate(f, v, T) || {}).message || null;
@@ -30,7 +44,8 @@ test("required applies to every visible type", () => {
 
 test("formats", () => {
   assert.equal(rule(field("email"), "ada@example.com"), null);
-  for (const bad of ["ada", "ada@", "ada@example", "a b@example.com", "@x.io"]) assert.equal(rule(field("email"), bad), "email", bad);
+  for (const bad of ["ada", "ada@", "ada@example", "a b@example.com", "@x.io"])
+    assert.equal(rule(field("email"), bad), "email", bad);
   assert.equal(rule(field("tel"), "+63 955 999 1234"), null);
   assert.equal(rule(field("tel"), "(206) 555-0142"), null);
   for (const bad of ["abc", "12", "+1 (2"]) assert.equal(rule(field("tel"), bad), "tel", bad);
@@ -98,15 +113,31 @@ test("interpolation is plain text and URL-encodes on request", () => {
 });
 
 const journey = {
-  params: [{ name: "ref", metadata: true }, { name: "campaign", metadata: false }],
+  params: [
+    { name: "ref", metadata: true },
+    { name: "campaign", metadata: false },
+  ],
   screens: [
-    { id: "a", type: "form", next: [{ if: { kind: "gig" }, goto: "g" }, { if: null, goto: "p" }], fields: [
-      { id: "kind", type: "radio", metadata: false },
-      { id: "email", type: "email", metadata: true },
-      { id: "income", type: "number", metadata: true, show_if: { kind: ["self", "employed"] } },
-    ] },
+    {
+      id: "a",
+      type: "form",
+      next: [
+        { if: { kind: "gig" }, goto: "g" },
+        { if: null, goto: "p" },
+      ],
+      fields: [
+        { id: "kind", type: "radio", metadata: false },
+        { id: "email", type: "email", metadata: true },
+        { id: "income", type: "number", metadata: true, show_if: { kind: ["self", "employed"] } },
+      ],
+    },
     { id: "g", type: "wink", next: [{ if: null, goto: "end" }] },
-    { id: "p", type: "form", next: [{ if: null, goto: "end" }], fields: [{ id: "boss", type: "text", metadata: true }] },
+    {
+      id: "p",
+      type: "form",
+      next: [{ if: null, goto: "end" }],
+      fields: [{ id: "boss", type: "text", metadata: true }],
+    },
     { id: "end", type: "end", next: [] },
   ],
 };
@@ -127,7 +158,10 @@ test("effective answers: params, path and show_if", () => {
 });
 
 test("metadata holds only declared, filled, shown answers", () => {
-  const a = effective(journey, { kind: "gig", email: "a@b.co", income: "900" }, { ref: "r1", campaign: "c" }, ["a", "g"]);
+  const a = effective(journey, { kind: "gig", email: "a@b.co", income: "900" }, { ref: "r1", campaign: "c" }, [
+    "a",
+    "g",
+  ]);
   assert.deepEqual(metadata(journey, a), { ref: "r1", email: "a@b.co" });
   assert.deepEqual(metadata(journey, { email: "  ", boss: ["x", "y"] }), { boss: "x,y" });
 });

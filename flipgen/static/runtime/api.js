@@ -1,0 +1,32 @@
+/* HTTP calls to the token endpoint. A failure says what kind it is, so the visitor is never
+   told to check their connection when the endpoint answered:
+     network      the request never got an answer
+     busy         429: too many attempts from here
+     refused      another 4xx: the endpoint refused the request (its code is in `code`)
+     unavailable  5xx, or an answer that is not what the endpoint promises */
+import { page } from "./state.js";
+
+export function failure(kind, code, status, message) {
+  return { kind, code, status, message };
+}
+
+/** POST `body` as JSON to the endpoint + `path`; the parsed answer, or throws a failure(). */
+export async function callEndpoint(path, body) {
+  const url = page.journey.token_endpoint.replace(/\/+$/, "") + path;
+  let r;
+  try {
+    r = await fetch(url, {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw failure("network", "network");
+  }
+  const data = await r.json().catch(() => ({}));
+  if (r.ok) return data;
+  const error = data.error || {};
+  const kind = r.status === 429 ? "busy" : r.status < 500 ? "refused" : "unavailable";
+  throw failure(kind, error.code || "http_" + r.status, r.status, error.message);
+}

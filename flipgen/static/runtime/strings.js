@@ -1,0 +1,27 @@
+/* What the visitor reads: the theme's UI text (the #flip-text block, strings.html) and the
+   live region that announces changes to screen readers. Every text goes through text(). */
+import { has } from "./util.js";
+
+let STRINGS = {};
+
+export function useStrings(strings) {
+  STRINGS = strings || {};
+}
+
+/** The theme's messages, for validate(). */
+export const messages = () => STRINGS;
+
+/** The text for `key`, `{n}` and the names in `more` filled in; the key itself if unknown. */
+export function text(key, n, more) {
+  const values = { n, ...more };
+  return (STRINGS[key] || key).replace(/\{(\w+)\}/g, (m, x) => (has(values, x) ? values[x] : m));
+}
+
+/** Tell screen readers (the polite live region); re-set after a beat so repeats are read. */
+export function announce(message) {
+  const live = document.getElementById("flip-live");
+  live.textContent = "";
+  setTimeout(() => {
+    live.textContent = message;
+  }, 30);
+}

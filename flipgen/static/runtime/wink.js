@@ -1,0 +1,130 @@
+/* Wink screens (SPEC §4.4): get a token from the endpoint, open Smile's widget, count the
+   accounts connected, move on when there are enough. */
+import { metadata, route } from "./answers.js";
+import { callEndpoint, failure } from "./api.js";
+import { metadataProblems } from "./limits.js";
+import { emit, go } from "./screens.js";
+import { answers, page, save } from "./state.js";
+import { announce, text } from "./strings.js";
+
+let busy = false;
+let expiries = 0;
+
+const need = (sc) => Math.max(1, sc.wink.min_accounts || 0);
+
+/** The status line under the button; an error also turns the button into "Try again". */
+function status(sc, message, error) {
+  const p = page.sections[sc.id].querySelector("[data-flip-status]");
+  const b = page.sections[sc.id].querySelector("[data-flip-open]");
+  p.textContent = message;
+  p.hidden = !message;
+  p.classList.toggle("flip-status--error", !!error);
+  b.dataset.label = b.dataset.label || b.textContent;
+  b.textContent = error ? text("retry") : b.dataset.label;
+  b.removeAttribute("aria-disabled");
+  busy = false;
+  if (error) {
+    announce(message);
+    b.focus();
+  }
+}
+
+export function showWink(sc) {
+  const count = page.state.wink[sc.id] || 0;
+  status(sc, count ? text("connected", count) : "");
+}
+
+// A failed token request: the text says what happened (api.js kinds); "network" is "token".
+function fail(sc, e) {
+  const kind = e.kind === "network" ? "token" : e.kind || "token";
+  status(sc, text(kind), true);
+  emit("flipgen:error", { screen: sc.id, code: e.code || "network", status: e.status });
+}
+
+async function token(sc) {
+  const S = page.state;
+  const refreshing = !!S.uid;
+  const body = { site: page.journey.site, screen: sc.id };
+  if (refreshing) body.userId = S.uid;
+  else body.metadata = metadata(page.journey, answers());
+  if (body.metadata && metadataProblems(body.metadata).length) throw failure("refused", "invalid_metadata");
+  let d;
+  try {
+    d = await callEndpoint(refreshing ? "/refresh" : "", body);
+  } catch (e) {
+    // The endpoint no longer knows this user (another environment, a reset): start a new one.
+    if (!refreshing || e.status !== 404 || e.code !== "not_found") throw e;
+    S.uid = null;
+    save();
+    return token(sc);
+  }
+  if (!d.userToken) throw failure("unavailable", "invalid_response", 200);
+  S.uid = d.userId || S.uid;
+  save();
+  return d;
+}
+
+export function openWink(sc) {
+  if (busy) return;
+  busy = true;
+  page.sections[sc.id].querySelector("[data-flip-open]").setAttribute("aria-disabled", "true");
+  token(sc).then(
+    (t) => launch(sc, t),
+    (e) => fail(sc, e),
+  );
+}
+
+function launch(sc, t) {
+  const w = sc.wink;
+  const Modal = window.SmileLinkModal;
+  if (typeof Modal !== "function") {
+    status(sc, text("sdk"), true);
+    return emit("flipgen:error", { screen: sc.id, code: "sdk_unavailable" });
+  }
+  const S = page.state;
+  const tally = (sign) => (x) => {
+    const n = (x && x.uploads && x.uploads.length) || 1;
+    S.wink[sc.id] = Math.max(0, (S.wink[sc.id] || 0) + sign * n);
+    save();
+  };
+  const modal = new Modal({
+    userToken: t.userToken,
+    templateId: t.templateId || w.template_id,
+    providers: w.providers || [],
+    topProviders: w.top_providers || [],
+    enableUpload: !!w.enable_upload,
+    onAccountCreated() {},
+    onAccountConnected: tally(1),
+    onAccountRemoved: tally(-1),
+    onUploadsCreated: tally(1),
+    onUploadsRemoved: tally(-1),
+    onAccountError: (x) => emit("flipgen:error", { screen: sc.id, code: "account_error", errorCode: x && x.errorCode }),
+    onUIEvent() {
+      expiries = 0;
+    },
+    onTokenExpired() {
+      try {
+        if (modal.close) modal.close();
+      } catch {
+        // Already gone.
+      }
+      if (++expiries > 3) return fail(sc, failure("network", "token_expired"));
+      token(sc).then(
+        (t2) => launch(sc, t2),
+        (e) => fail(sc, e),
+      );
+    },
+    onClose(r) {
+      const reason = typeof r === "string" ? r : r && r.reason;
+      const count = S.wink[sc.id] || 0;
+      busy = false;
+      if (S.at !== sc.id) return;
+      if (count >= need(sc)) return go(route(sc, answers()));
+      const why = count
+        ? text("fewer", count, { need: need(sc) })
+        : text(/^(exit|error)$/.test(reason) ? reason : "close");
+      status(sc, why, true);
+    },
+  });
+  modal.open();
+}
