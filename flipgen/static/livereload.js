@@ -71,12 +71,19 @@
     box.setAttribute("aria-labelledby", "fg-title");
     // Hidden until the stylesheet arrives, so the overlay never flashes unstyled.
     box.style.visibility = "hidden";
-    link.addEventListener("load", function () { box.style.visibility = ""; });
-    link.addEventListener("error", function () { box.style.visibility = ""; });
+    link.addEventListener("load", function () {
+      box.style.visibility = "";
+    });
+    link.addEventListener("error", function () {
+      box.style.visibility = "";
+    });
 
     var head = el("header", "fg-head");
-    var title = el("h2", "fg-title",
-      errors.length === 1 ? "flipgen: 1 error" : "flipgen: " + errors.length + " errors");
+    var title = el(
+      "h2",
+      "fg-title",
+      errors.length === 1 ? "flipgen: 1 error" : "flipgen: " + errors.length + " errors",
+    );
     title.id = "fg-title";
     var close = el("button", "fg-close", "\u00d7");
     close.type = "button";
@@ -89,8 +96,13 @@
     head.appendChild(title);
     head.appendChild(close);
     box.appendChild(head);
-    box.appendChild(el("p", "fg-hint",
-      "The preview keeps serving the last good build. Fix the file and this page updates by itself."));
+    box.appendChild(
+      el(
+        "p",
+        "fg-hint",
+        "The preview keeps serving the last good build. Fix the file and this page updates by itself.",
+      ),
+    );
 
     var list = el("ol", "fg-list");
     errors.forEach(function (error) {
@@ -100,8 +112,9 @@
       if (error.source) {
         var gutter = String(error.line) + " | ";
         var blank = gutter.replace(/[^|]/g, " ");
-        item.appendChild(el("pre", "fg-source",
-          gutter + error.source + "\n" + blank + caretLine(error.source, error.col)));
+        item.appendChild(
+          el("pre", "fg-source", gutter + error.source + "\n" + blank + caretLine(error.source, error.col)),
+        );
       }
       list.appendChild(item);
     });
@@ -111,12 +124,18 @@
   }
 
   function parse(event) {
-    try { return JSON.parse(event.data); } catch (e) { return null; }
+    try {
+      return JSON.parse(event.data);
+    } catch {
+      return null;
+    }
   }
 
   function fetchOnce() {
     fetch("/_flipgen/errors", { cache: "no-store" })
-      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        return r.json();
+      })
       .then(apply)
       .catch(function () {});
   }
@@ -136,7 +155,9 @@
         setTimeout(connect, 1000);
       }
     });
-    window.addEventListener("pagehide", function () { source.close(); });
+    window.addEventListener("pagehide", function () {
+      source.close();
+    });
   }
 
   if (reloadOn && window.EventSource) connect();

@@ -9,7 +9,6 @@ static server's origin, builds it with `--sandbox` semantics and starts the serv
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from tests.conftest import free_port, wait_for_port
+
+from tests.support.npm import node_tools
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
@@ -120,22 +121,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 @pytest.fixture(scope="session")
-def axe_js(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """axe-core from the npm registry, cached between runs; never loaded from a CDN."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flipgen-tests" / "axe"
-    path = cache / "node_modules" / "axe-core" / "axe.min.js"
-    if not path.exists():
-        npm = shutil.which("npm")
-        if not npm:
-            pytest.fail("npm is required to install axe-core for the accessibility tests")
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "axe-core@4"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return path
+def axe_js() -> Path:
+    """axe-core at the version package-lock.json pins; never loaded from a CDN."""
+    return node_tools() / "axe-core" / "axe.min.js"
 
 
 class Tab:
