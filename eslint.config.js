@@ -5,7 +5,7 @@ import globals from "globals";
 export default [
   {
     // site_templates/*/embed.js is a Jinja template, not JavaScript until a build renders it.
-    ignores: ["node_modules/", ".venv*/", "dist/", "build/", "tests/fixtures/", "site_templates/**/embed.js"],
+    ignores: ["**/node_modules/", ".venv*/", "dist/", "build/", "tests/fixtures/", "site_templates/**/embed.js"],
   },
   js.configs.recommended,
   {
@@ -18,6 +18,11 @@ export default [
   {
     files: ["flipgen/static/*.js", "flipgen/sandbox/*.js"],
     languageOptions: { sourceType: "script", globals: globals.browser },
+  },
+  {
+    // The Node quickstart reference of the token benchmark (its own package.json: CommonJS).
+    files: ["benchmarks/**/*.js"],
+    languageOptions: { sourceType: "commonjs", globals: globals.node },
   },
   {
     files: ["tests/**/*.mjs", "*.config.js"],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -189,8 +191,9 @@ def test_walk_stops_at_a_loop() -> None:
 # --------------------------------------------------------------------------- differential check against the runtime
 
 NODE_VALIDATE = """
-const { validate } = require(process.argv[1]);
-const cases = JSON.parse(require("fs").readFileSync(0, "utf8"));
+import { readFileSync } from "node:fs";
+const { validate } = await import(process.argv[1]);
+const cases = JSON.parse(readFileSync(0, "utf8"));
 const text = cases.shift();
 process.stdout.write(JSON.stringify(cases.map(([f, v]) => validate(f, v, text))));
 """
@@ -253,7 +256,9 @@ def test_random_fields_agree_with_the_runtime() -> None:
     assert node, "Node.js is required"
     cases = _random_cases(20261202, 4000)
     proc = subprocess.run(
-        [node, "-e", NODE_VALIDATE, str(ROOT / "flipgen" / "static" / "flip.js")],
+        # tests/js/runtime.mjs: the runtime's units, set up with the limits Python emits.
+        [node, "--input-type=module", "-e", NODE_VALIDATE, str(ROOT / "tests" / "js" / "runtime.mjs")],
+        env={**os.environ, "PYTHON": sys.executable},
         input=json.dumps([DEFAULT_TEXT, *cases]),
         capture_output=True,
         text=True,

@@ -21,7 +21,6 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from tests.conftest import free_port, wait_for_port
-
 from tests.support.npm import node_tools
 
 REPO = Path(__file__).resolve().parents[2]
