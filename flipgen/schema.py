@@ -27,6 +27,8 @@ __all__ = [
     "Screen",
     "OnComplete",
     "Seo",
+    "WebhookTarget",
+    "WEBHOOK_EVENTS",
     "FIELD_TYPES",
     "TEXT_TYPES",
     "CHOICE_TYPES",
@@ -267,6 +269,52 @@ class Site(Model):
     seo: Seo = Field(default_factory=Seo)
 
 
+# Outbound events (docs/webhooks.md); `all` in a subscription stands for every one of them.
+WEBHOOK_EVENTS = (
+    "application.started",
+    "application.submitted",
+    "application.completed",
+    "account.connected",
+    "account.failed",
+    "data.revoked",
+)
+
+
+class WebhookTarget(Model):
+    """One entry of `webhooks:` in flipgen.yaml: where to send which events, signed with which secret."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(?:[/?][^\s#]*)?$", max_length=2000)]
+    events: Annotated[
+        list[
+            Literal[
+                "all",
+                "application.started",
+                "application.submitted",
+                "application.completed",
+                "account.connected",
+                "account.failed",
+                "data.revoked",
+            ]
+        ],
+        Field(min_length=1),
+    ]
+    secret_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")] = Field(
+        description="Name of the environment variable holding the `whsec_…` signing secret (never the secret itself)."
+    )
+    sites: list[Annotated[str, Field(pattern=SLUG)]] | None = Field(
+        default=None, description="Only events of these sites (default: every site)."
+    )
+    allow_private: bool = Field(
+        default=False, description="Allow private, loopback and link-local addresses and plain http (local receivers)."
+    )
+
+    def wants(self, event: str, site: str | None) -> bool:
+        """Whether this target subscribes to ``event`` of ``site``."""
+        if "all" not in self.events and event not in self.events:
+            return False
+        return self.sites is None or site in self.sites
+
+
 class Config(Model):
     """`flipgen.yaml`: project settings (SPEC §3.1)."""
 
@@ -279,6 +327,9 @@ class Config(Model):
     csp: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Extra sources per CSP directive, added to the defaults, e.g. {img-src: [https://cdn.example]}",
+    )
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list, description="Signed outbound events (docs/webhooks.md)."
     )
 
 

@@ -51,6 +51,9 @@ _PATTERN_HELP = {
     ("param", "name"): "a param name starts with a letter, then up to 49 letters, digits or `_`",
     ("config", "base_url"): "use an absolute http(s) URL such as `https://apply.acme.example`",
     ("config", "allowed_origins"): "an origin is `scheme://host[:port]`, e.g. `https://www.acme.example`, with no path",
+    ("webhook", "url"): "use an absolute https URL such as `https://hooks.example.com/flipgen`",
+    ("webhook", "secret_env"): "give the NAME of an environment variable (letters, digits, `_`), such as `CRM_WEBHOOK_SECRET`",
+    ("webhook", "*"): "a site slug is lowercase letters, digits and `-`",
 }
 
 
@@ -161,6 +164,7 @@ def _kind(model: Any) -> str:
         "Param": "param",
         "Brand": "brand",
         "Wink": "wink",
+        "WebhookTarget": "webhook",
     }.get(name, name.lower())
 
 
@@ -178,6 +182,7 @@ _OWNERS = {
     "oncomplete": "`on_complete`",
     "seo": "`seo`",
     "config": "flipgen.yaml",
+    "webhook": "a webhook",
 }
 
 

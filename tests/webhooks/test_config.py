@@ -1,0 +1,54 @@
+"""`webhooks:` in flipgen.yaml: the model, and positioned errors through the project loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flipgen.project import open_project
+
+
+def project(tmp_path: Path, yaml_text: str) -> Path:
+    (tmp_path / "flipgen.yaml").write_text(yaml_text, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_valid_block_loads(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        "webhooks:\n"
+        "  - url: https://hooks.example.com/flipgen\n"
+        "    events: [application.submitted, account.connected]\n"
+        "    secret_env: CRM_WEBHOOK_SECRET\n"
+        "    sites: [acme-income]\n"
+        "  - url: http://127.0.0.1:9000/hook\n"
+        "    events: [all]\n"
+        "    secret_env: LOCAL_SECRET\n"
+        "    allow_private: true\n",
+    )
+    proj = open_project(root)
+    assert proj.diagnostics == []
+    crm, local = proj.config.webhooks
+    assert crm.wants("application.submitted", "acme-income")
+    assert not crm.wants("application.submitted", "other-site")
+    assert not crm.wants("application.started", "acme-income")
+    assert local.wants("data.revoked", "anything") and local.allow_private and not crm.allow_private
+
+
+def test_every_mistake_is_reported_at_its_position(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        "webhooks:\n"
+        "  - url: ftp://hooks.example.com\n"
+        "    events: [application.sumbitted]\n"
+        "    secret_env: 1BAD\n"
+        "  - url: https://hooks.example.com/x\n"
+        "    event: [all]\n"
+        "    secret_env: CRM\n",
+    )
+    found = {(d.line, d.col): d.message for d in open_project(root).diagnostics}
+    assert "use an absolute https URL" in found[(2, 10)]
+    assert "did you mean `application.submitted`" in found[(3, 14)]
+    assert "NAME of an environment variable" in found[(4, 17)]
+    assert "did you mean `events`" in found[(6, 5)]
+    assert "missing required key `events` in this webhook" in found[(5, 5)]
+    assert all(d.file.endswith("flipgen.yaml") for d in open_project(root).diagnostics)
