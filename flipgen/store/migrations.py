@@ -29,6 +29,7 @@ metadata = MetaData()
 MIGRATION_MODULES: list[str] = [
     "flipgen.store.applications",
     "flipgen.invites.ledger",
+    "flipgen.webhooks.outbox",  # webhook tables, and the outbox listener on application changes
 ]
 
 schema_version = Table(

@@ -1,0 +1,276 @@
+"""The transactional outbox: delivery rows written with the change that causes them, claimed once.
+
+``enqueue(conn, event_type, application)`` runs inside the caller's transaction (the store
+calls it for every application change through ``applications.on_change``), so an event exists
+exactly when its change was committed. The delivery task then ``claim``s due rows: on
+PostgreSQL with ``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite inside ``BEGIN IMMEDIATE``
+(one writer at a time), so however many workers or hosts poll, each row goes to one of them.
+A claimed row is ``sending`` until its lease (``next_attempt_at``) runs out; a worker that died
+mid-send therefore hands the row to the next claim after the lease.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..schema import WebhookTarget
+from ..store import Store
+from ..store import applications as apps
+from ..store.applications import Application
+from .events import new_event, new_msg_id
+from .schedule import RetryPolicy
+from .tables import webhook_deliveries, webhook_endpoints
+
+__all__ = [
+    "Claimed",
+    "Outcome",
+    "claim",
+    "endpoint_id",
+    "enqueue",
+    "record",
+    "sync_endpoints",
+]
+
+LEASE = timedelta(seconds=60)  # longer than any one attempt (the sender's timeouts add up to 20 s)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def endpoint_id(url: str) -> str:
+    """A stable id for an endpoint URL (the table's key; deliveries name it)."""
+    return "ep_" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def sync_endpoints(store: Store, targets: Sequence[WebhookTarget], *, now: datetime | None = None) -> None:
+    """Make ``webhook_endpoints`` match ``flipgen.yaml``: upsert each target, mark the others unconfigured.
+
+    Idempotent and safe when several workers start at once (an upsert, not read-then-write).
+    A 410-disabled endpoint stays disabled: only ``flipgen webhooks retry`` re-enables it.
+    """
+    now = now or _now()
+    e = webhook_endpoints.c
+    with store.write() as conn:
+        for target in targets:
+            values = {
+                "id": endpoint_id(target.url),
+                "url": target.url,
+                "events": list(target.events),
+                "sites": list(target.sites) if target.sites is not None else None,
+                "secret_env": target.secret_env,
+                "allow_private": target.allow_private,
+                "configured": True,
+                "updated_at": now,
+            }
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(webhook_endpoints).values(values)
+            changes = {k: stmt.excluded[k] for k in values if k != "id"}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changes))
+        keep = [endpoint_id(t.url) for t in targets]
+        conn.execute(
+            update(webhook_endpoints).where(e.id.not_in(keep), e.configured.is_(True)).values(configured=False)
+        )
+
+
+def _wants(row: Any, event_type: str, site: str | None) -> bool:
+    events = row.events or []
+    if "all" not in events and event_type not in events:
+        return False
+    return row.sites is None or site in row.sites
+
+
+def enqueue(
+    conn: Connection,
+    event_type: str,
+    application: Application,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Write one delivery per subscribed endpoint, in the caller's transaction; returns how many.
+
+    Every endpoint gets the same ``webhook-id`` for one event, and keeps it on every retry.
+    """
+    now = now or _now()
+    e = webhook_endpoints.c
+    rows = conn.execute(select(webhook_endpoints).where(e.configured.is_(True), e.disabled_at.is_(None))).all()
+    targets = [r.id for r in rows if _wants(r, event_type, application.site)]
+    if not targets:
+        return 0
+    event = new_event(event_type, application, extra, now)
+    msg_id = new_msg_id()
+    conn.execute(
+        insert(webhook_deliveries),
+        [
+            {
+                "msg_id": msg_id,
+                "endpoint_id": target,
+                "event_type": event_type,
+                "site": application.site,
+                "application_id": application.id,
+                "event": event,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for target in targets
+        ],
+    )
+    return len(targets)
+
+
+@apps.on_change
+def _on_application_change(conn: Connection, event: str, application: Application) -> None:
+    # The change's own time, so the event's timestamp is when it happened.
+    enqueue(conn, event, application, now=application.updated_at)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One delivery a worker holds, with everything needed to send it."""
+
+    id: int
+    claim: str
+    msg_id: str
+    attempts: int  # including this one
+    url: str
+    secret_env: str
+    allow_private: bool
+    endpoint_id: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt got: an HTTP status, or an error before/without one."""
+
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+Render = Callable[[Mapping[str, Any], str | None], bytes]
+
+
+def claim(store: Store, render: Render, *, limit: int, now: datetime | None = None) -> list[Claimed]:
+    """Take up to ``limit`` due deliveries for this worker; no other worker gets them until the lease ends."""
+    now = now or _now()
+    d, e = webhook_deliveries.c, webhook_endpoints.c
+    token = secrets.token_hex(8)
+    with store.write() as conn:
+        due = (
+            select(d.id)
+            .where(d.status.in_(("pending", "sending")), d.next_attempt_at <= now)
+            .order_by(d.next_attempt_at, d.id)
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = list(conn.execute(due).scalars())
+        if not ids:
+            return []
+        rows = conn.execute(
+            select(d.id, d.msg_id, d.event, d.site, d.body, d.attempts, d.endpoint_id, e.url, e.secret_env)
+            .add_columns(e.allow_private, e.configured, e.disabled_at)
+            .select_from(webhook_deliveries.outerjoin(webhook_endpoints, e.id == d.endpoint_id))
+            .where(d.id.in_(ids))
+        ).all()
+        claimed: list[Claimed] = []
+        for row in rows:
+            if row.url is None or not row.configured or row.disabled_at is not None:
+                reason = "endpoint disabled" if row.disabled_at is not None else "endpoint no longer in flipgen.yaml"
+                _finish(conn, row.id, now, status="failed", last_error=reason)
+                continue
+            body = row.body.encode() if row.body is not None else render(row.event, row.site)
+            conn.execute(
+                update(webhook_deliveries)
+                .where(d.id == row.id)
+                .values(
+                    status="sending",
+                    claim=token,
+                    attempts=d.attempts + 1,
+                    next_attempt_at=now + LEASE,
+                    body=body.decode(),
+                    updated_at=now,
+                )
+            )
+            claimed.append(
+                Claimed(
+                    row.id,
+                    token,
+                    row.msg_id,
+                    row.attempts + 1,
+                    row.url,
+                    row.secret_env,
+                    row.allow_private,
+                    row.endpoint_id,
+                    body,
+                )
+            )
+        return claimed
+
+
+def _finish(conn: Connection, delivery: int, now: datetime, **values: Any) -> None:
+    conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery)
+        .values(claim=None, updated_at=now, **values)
+    )
+
+
+def record(
+    store: Store, results: Iterable[tuple[Claimed, Outcome]], policy: RetryPolicy, *, now: datetime | None = None
+) -> None:
+    """Write what each attempt got, all in one transaction (a batch of sends costs one commit)."""
+    now = now or _now()
+    d = webhook_deliveries.c
+    with store.write() as conn:
+        for claimed, outcome in results:
+            mine = and_(d.id == claimed.id, d.claim == claimed.claim)
+            common = {"claim": None, "updated_at": now, "last_status": outcome.status, "last_error": outcome.error}
+            if outcome.ok:
+                values: dict[str, Any] = {**common, "status": "delivered", "delivered_at": now, "last_error": None}
+            elif outcome.gone:
+                values = {**common, "status": "failed", "last_error": "410 Gone: the endpoint is disabled"}
+                _disable(conn, claimed.endpoint_id, now)
+            else:
+                delay = policy.delay(claimed.attempts, outcome.retry_after)
+                if delay is None:
+                    values = {**common, "status": "failed"}
+                else:
+                    values = {**common, "status": "pending", "next_attempt_at": now + timedelta(seconds=delay)}
+            conn.execute(update(webhook_deliveries).where(mine).values(values))
+
+
+def _disable(conn: Connection, endpoint: str, now: datetime) -> None:
+    """A 410 says "stop": disable the endpoint and fail what is still queued for it."""
+    e, d = webhook_endpoints.c, webhook_deliveries.c
+    conn.execute(
+        update(webhook_endpoints)
+        .where(e.id == endpoint, e.disabled_at.is_(None))
+        .values(disabled_at=now, disabled_reason="answered 410 Gone", updated_at=now)
+    )
+    conn.execute(
+        update(webhook_deliveries)
+        .where(d.endpoint_id == endpoint, d.status == "pending")
+        .values(status="failed", updated_at=now, last_error="endpoint disabled (410 Gone)")
+    )
