@@ -52,7 +52,7 @@ _PATTERN_HELP = {
     ("config", "base_url"): "use an absolute http(s) URL such as `https://apply.acme.example`",
     ("config", "allowed_origins"): "an origin is `scheme://host[:port]`, e.g. `https://www.acme.example`, with no path",
     ("webhook", "url"): "use an absolute https URL such as `https://hooks.example.com/flipgen`",
-    ("webhook", "secret_env"): "give the NAME of an environment variable (letters, digits, `_`), such as `CRM_WEBHOOK_SECRET`",
+    ("webhook", "secret_env"): "give the NAME of an environment variable, such as `CRM_WEBHOOK_SECRET`",
     ("webhook", "*"): "a site slug is lowercase letters, digits and `-`",
 }
 
