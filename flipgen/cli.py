@@ -88,6 +88,7 @@ LAZY_COMMANDS = {
     "applications": "flipgen.applications.cli:applications_group",
     "db": "flipgen.store.cli:db_group",
     "invite": "flipgen.invites.cli:invite",
+    "webhooks": "flipgen.webhooks.cli:webhooks_group",
 }
 
 

@@ -237,6 +237,23 @@ class SmileClient:
         body = json.dumps(dict(template)).encode()
         return self._data_object(await self._request("PUT", url, body), "the template")
 
+    # -- webhook subscriptions (smile-openapi-v1.yaml: WebhookPostRequest, Webhook)
+
+    async def create_webhook(self, subscription: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /webhooks`` (Smile answers 200); returns the Webhook, its secret included."""
+        body = json.dumps(dict(subscription)).encode()
+        return self._data_object(await self._request("POST", self._url("/webhooks"), body), "the webhook")
+
+    async def list_webhooks(
+        self, cursor: str | None = None, size: int = 150
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``GET /webhooks``."""
+        return await self._page("/webhooks", cursor, size)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """``DELETE /webhooks/{id}``."""
+        await self._request("DELETE", self._url("/webhooks/" + quote(webhook_id, safe="")), None)
+
     def _url(self, path: str) -> httpx.URL:
         return httpx.URL(self.credentials.host + path)
 

@@ -36,6 +36,7 @@ __all__ = [
     "endpoint_id",
     "enqueue",
     "record",
+    "subscribes",
     "sync_endpoints",
 ]
 
@@ -81,7 +82,8 @@ def sync_endpoints(store: Store, targets: Sequence[WebhookTarget], *, now: datet
         )
 
 
-def _wants(row: Any, event_type: str, site: str | None) -> bool:
+def subscribes(row: Any, event_type: str, site: str | None) -> bool:
+    """Whether an endpoint row wants ``event_type`` of ``site``."""
     events = row.events or []
     if "all" not in events and event_type not in events:
         return False
@@ -103,7 +105,7 @@ def enqueue(
     now = now or _now()
     e = webhook_endpoints.c
     rows = conn.execute(select(webhook_endpoints).where(e.configured.is_(True), e.disabled_at.is_(None))).all()
-    targets = [r.id for r in rows if _wants(r, event_type, application.site)]
+    targets = [r.id for r in rows if subscribes(r, event_type, application.site)]
     if not targets:
         return 0
     event = new_event(event_type, application, extra, now)
