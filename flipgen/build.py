@@ -164,7 +164,7 @@ def _wink_settings(site: Site, screen: WinkScreen) -> dict[str, Any]:
     }
 
 
-def _journey(site: Site, token_endpoint: str, sandbox: bool) -> dict[str, Any]:
+def _journey(site: Site, token_endpoint: str, sandbox: bool, embed_origins: Sequence[str] = ()) -> dict[str, Any]:
     """The data block flip.js runs on (docs/internals.md): rules only, never code."""
     screens = []
     for i, screen in enumerate(site.screens):
@@ -206,6 +206,8 @@ def _journey(site: Site, token_endpoint: str, sandbox: bool) -> dict[str, Any]:
         ],
         "screens": screens,
         "on_complete": {"redirect": site.on_complete.redirect, "post_message": site.on_complete.post_message},
+        # The only parents the runtime posts messages to (flipgen.yaml `embed.allowed_origins`).
+        "embed": {"allowed_origins": list(embed_origins)},
     }
 
 
@@ -243,6 +245,8 @@ def _csp(
         "form-action": ["'self'"],
         "base-uri": ["'none'"],
         "object-src": ["'none'"],
+        # Framing is opt-in: `embed.allowed_origins` (merged in as `extra`) lists who may.
+        "frame-ancestors": ["'none'"],
     }
     for directive, sources in sorted(extra.items()):
         merged = [s for s in policy.get(directive, []) if s != "'none'"]
@@ -282,6 +286,7 @@ class Options:
     # Runtime file name → path under the output. Read once by the parent, so every page of a
     # build references the same runtime even if flip.js changes while the build runs.
     runtime: tuple[tuple[str, str], ...] = ()
+    embed_origins: tuple[str, ...] = ()
 
 
 def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -338,7 +343,7 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
     env = _environment(folders)
     context = {
         "site": site,
-        "journey_json": _json_for_script(_journey(site, token_endpoint, options.sandbox)),
+        "journey_json": _json_for_script(_journey(site, token_endpoint, options.sandbox, options.embed_origins)),
         "runtime_js": "../" + runtime["flip.js"],
         "runtime_css": "../" + runtime["flip.css"],
         "brand_assets": brand_assets,
@@ -415,6 +420,7 @@ def shared_files(project: Project, plan: Plan, options: Options) -> None:
         "generator": f"flipgen {__version__}",
         "token_endpoint": config.token_endpoint,
         "allowed_origins": sorted(config.allowed_origins),
+        "embed": {"allowed_origins": sorted(config.embed.allowed_origins)},
         "sites": {slug: plan.sites[slug] for slug in sorted(plan.sites)},
     }
     plan.files[MANIFEST_NAME] = _manifest_bytes(manifest)
@@ -428,10 +434,7 @@ def shared_files(project: Project, plan: Plan, options: Options) -> None:
         "  Cache-Control: public, max-age=31536000, immutable",
     ]
     for slug in sorted(plan.sites):
-        csp = plan.sites[slug]["csp"]
-        # Embeddable anywhere by default (embed.js); `csp: {frame-ancestors: [...]}` narrows it.
-        if "frame-ancestors" not in csp:
-            csp += "; frame-ancestors *"
+        csp = plan.sites[slug]["csp"]  # frame-ancestors included: 'none' unless embed.allowed_origins
         headers += [f"/{slug}/*", f"  Content-Security-Policy: {csp}"]
         headers += [f"/{slug}/assets/*", "  Cache-Control: public, max-age=31536000, immutable"]
     plan.files["_headers"] = ("\n".join(headers) + "\n").encode()
@@ -466,11 +469,16 @@ def options_for(
     """The settings every site of one build shares (the preview server renders with these too)."""
     themes = sorted({"default"} | {p.name for p in (project.root / "site_templates").glob("*") if p.is_dir()})
     runtime = runtime if runtime is not None else runtime_assets(sandbox)
+    config = project.config
+    csp_extra = {k: list(v) for k, v in config.csp.items()}
+    if config.embed.allowed_origins:
+        csp_extra["frame-ancestors"] = config.embed.allowed_origins + csp_extra.get("frame-ancestors", [])
     return Options(
         token_endpoint=project.config.token_endpoint,
         base_url=(base_url or project.config.base_url or "").rstrip("/") or None,
         sandbox=sandbox,
-        csp_extra=tuple(sorted((k, tuple(v)) for k, v in project.config.csp.items())),
+        csp_extra=tuple(sorted((k, tuple(v)) for k, v in csp_extra.items())),
+        embed_origins=tuple(config.embed.allowed_origins),
         search=tuple((t, tuple(str(d) for d in project.theme_dirs(t))) for t in themes),
         runtime=tuple((name, rel) for name, (rel, _) in sorted(runtime.items())),
     )

@@ -315,6 +315,15 @@ class WebhookTarget(Model):
         return self.sites is None or site in self.sites
 
 
+class Embed(Model):
+    """Which pages may frame the journeys (embed.js) and hear their postMessage events."""
+
+    allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^\s/?#]+$")]] = Field(
+        default_factory=list,
+        description="Origins that may frame the journeys; none (the default) means no framing, no postMessage",
+    )
+
+
 class Config(Model):
     """`flipgen.yaml`: project settings (SPEC §3.1)."""
 
@@ -324,6 +333,7 @@ class Config(Model):
     token_endpoint: str = "/api/link-token"
     allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^\s/?#]+$")]] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
+    embed: Embed = Field(default_factory=Embed)
     csp: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Extra sources per CSP directive, added to the defaults, e.g. {img-src: [https://cdn.example]}",

@@ -212,7 +212,8 @@ def test_csp_and_headers(project: Path) -> None:
     assert "https://cdn.acme.example" in directives["img-src"]
     assert "frame-ancestors" not in directives  # ignored in <meta>; lives in _headers
     headers = (out / "_headers").read_text()
-    assert f"/acme-income/*\n  Content-Security-Policy: {csp}; frame-ancestors *" in headers
+    # Framing is opt-in (embed.allowed_origins): nobody may frame these pages.
+    assert f"/acme-income/*\n  Content-Security-Policy: {csp}; frame-ancestors 'none'" in headers
     # brightpath uses SDK v1.
     v1 = page(out, "brightpath-onboarding")
     assert v1.find("script", src="https://web.smileapi.io/v1/smile.v1.js") is not None
@@ -220,6 +221,36 @@ def test_csp_and_headers(project: Path) -> None:
     for slug in ("acme-income", "brightpath-onboarding", "harbor-tenant-screening"):
         for script in page(out, slug).find_all("script"):
             assert script.get("src") or script.get("type") == "application/json"
+
+
+def test_framing_and_messages_are_opt_in_per_origin(project: Path) -> None:
+    (project / "flipgen.yaml").write_text(
+        "embed:\n  allowed_origins: [https://www.acme.example, http://localhost:3000]\n", encoding="utf-8"
+    )
+    build(project)
+    out = project / "dist"
+    policies = [l for l in (out / "_headers").read_text().splitlines() if "Content-Security-Policy:" in l]
+    assert len(policies) == 3
+    for policy in policies:
+        assert policy.endswith("; frame-ancestors https://www.acme.example http://localhost:3000")
+    manifest = json.loads((out / "flipgen-manifest.json").read_text())
+    assert manifest["embed"] == {"allowed_origins": ["http://localhost:3000", "https://www.acme.example"]}
+    journey = json.loads(page(out, "acme-income").find("script", id="flip-journey").string)
+    assert journey["embed"] == {"allowed_origins": ["https://www.acme.example", "http://localhost:3000"]}
+
+
+def test_without_embed_origins_the_journey_posts_to_nobody(project: Path) -> None:
+    build(project)
+    journey = json.loads(page(project / "dist", "acme-income").find("script", id="flip-journey").string)
+    assert journey["embed"] == {"allowed_origins": []}
+
+
+def test_embed_origins_must_be_origins(project: Path) -> None:
+    (project / "flipgen.yaml").write_text("embed:\n  allowed_origins: [https://www.acme.example/page]\n")
+    with pytest.raises(CheckFailed) as failed:
+        build(project)
+    (problem,) = failed.value.diagnostics
+    assert problem.line == 2 and "`https://www.acme.example/page` is not a valid value" in problem.message
 
 
 def test_frame_ancestors_can_be_narrowed(project: Path) -> None:

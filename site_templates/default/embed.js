@@ -1,14 +1,19 @@
 /* flipgen embed for "{{ site.slug }}": <script src=".../{{ site.slug }}/embed.js" async></script>
    Optional attributes: data-target="#css-selector" (where to put the iframe),
-   data-query="ref=abc" (extra query parameters; the host page's own are forwarded too). */
+   data-query="ref=abc" (query parameters for the journey). Of the host page's own query, only
+   the parameters the site declares are forwarded: a host page's session token or tracking
+   ids never reach the journey host (nor its logs). */
 (function () {
   "use strict";
   var script = document.currentScript;
   if (!script) return;
   var SITE = "{{ site.slug }}";
   var page = new URL("./", script.src);
-  var query = new URLSearchParams(location.search);
-  new URLSearchParams(script.getAttribute("data-query") || "").forEach(function (v, k) { query.set(k, v); });
+  var DECLARED = {{ site.params | map(attribute="name") | list | tojson }};
+  var query = new URLSearchParams();
+  var keep = function (v, k) { if (DECLARED.indexOf(k) >= 0) query.set(k, v); };
+  new URLSearchParams(location.search).forEach(keep);
+  new URLSearchParams(script.getAttribute("data-query") || "").forEach(keep);
   page.search = query.toString();
   var frame = document.createElement("iframe");
   frame.src = page.href;

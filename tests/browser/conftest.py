@@ -42,9 +42,14 @@ class Env:
     base: str  # static server origin
     token: str  # token endpoint URL (main server)
     short_token: str  # same endpoint, tokens valid a few seconds
-    host: str  # another origin, for embed.js host pages
+    host: str  # another origin, for embed.js host pages; the only one in embed.allowed_origins
     host_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def stranger(self) -> str:
+        """The host pages' server under an origin the project does not allow (localhost)."""
+        return self.host.replace("127.0.0.1", "localhost")
 
     def url(self, slug: str, query: str = "") -> str:
         return f"{self.base}/{slug}/" + (f"?{query}" if query else "")
@@ -70,7 +75,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     static_port, token_port, short_port, host_port = free_port(), free_port(), free_port(), free_port()
     base = f"http://127.0.0.1:{static_port}"
     token = f"http://127.0.0.1:{token_port}/api/link-token"
-    (project / "flipgen.yaml").write_text(f'token_endpoint: {token}\nallowed_origins: ["{base}"]\n', encoding="utf-8")
+    host = f"http://127.0.0.1:{host_port}"
+    (project / "flipgen.yaml").write_text(
+        f'token_endpoint: {token}\nallowed_origins: ["{base}"]\nembed:\n  allowed_origins: ["{host}"]\n',
+        encoding="utf-8",
+    )
     build(project, output=dist, sandbox=True)
     e = Env(
         project,
@@ -78,7 +87,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         base,
         token,
         f"http://127.0.0.1:{short_port}/api/link-token",
-        f"http://127.0.0.1:{host_port}",
+        host,
         host_dir,
     )
     py = sys.executable

@@ -56,7 +56,7 @@ function complete(end) {
   const then = page.journey.on_complete || {};
   const url = then.redirect && interp(then.redirect, answers(), true);
   emit("flipgen:complete", { screen: end, userId: S.uid });
-  if (then.post_message !== false) post({ type: "flipgen:complete", userId: S.uid });
+  if (then.post_message !== false) post({ type: "flipgen:complete", screen: end });
   forget();
   page.finished = true;
   if (url && !/^\s*(javascript|data|vbscript):/i.test(url)) return location.assign(url);
