@@ -235,3 +235,16 @@ def test_json_schema_accepts_the_example_and_refuses_unknown_keys() -> None:
     assert list(validator.iter_errors(example)) == []
     example["email"]["subjct"] = "typo"
     assert [e.validator for e in validator.iter_errors(example)] == ["additionalProperties"]
+
+
+def test_texts_lose_the_trailing_newline_of_block_scalars_and_sync_ignores_line_ends() -> None:
+    from flipgen.invites.sync import changed_fields
+
+    body = to_smile(load_template(EXAMPLE))
+    assert body["email"]["body"].startswith("Hello ${firstName},\n\n") and not body["email"]["body"].endswith("\n")
+    remote = json.loads(json.dumps(body))
+    remote["email"]["body"] = remote["email"]["body"].replace("\n", "\r\n") + "\n"
+    remote["id"] = "tpl-1"
+    assert changed_fields(remote, body) == []
+    remote["landingPage"]["button"] = "Go"
+    assert changed_fields(remote, body) == ["landingPage.button"]

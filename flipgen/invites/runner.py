@@ -87,7 +87,8 @@ def _client(project: Project) -> SmileClient:
     credentials = load_credentials(project.root)
     if credentials is None:
         raise UserError(
-            f"No Smile API credentials: set SMILE_API_KEY and SMILE_API_SECRET in the environment or in {project.root / '.env'}"
+            "No Smile API credentials: set SMILE_API_KEY and SMILE_API_SECRET in the environment or in "
+            f"{project.root / '.env'} (`flipgen invite list --local` shows the ledger without them)"
         )
     # No automatic retries: the sender waits out 429s itself, and a retried POST /invites
     # after a 5xx could email someone twice.

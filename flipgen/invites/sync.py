@@ -68,10 +68,17 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
+def _same(a: Any, b: Any) -> bool:
+    # Line ends and surrounding blanks are not a change (in case Smile normalises texts).
+    if isinstance(a, str) and isinstance(b, str):
+        return a.replace("\r\n", "\n").strip() == b.replace("\r\n", "\n").strip()
+    return bool(a == b)
+
+
 def changed_fields(remote: Mapping[str, Any], local: Mapping[str, Any]) -> list[str]:
     """Dotted names (Smile's spelling, `email.subject`) of the fields whose values differ."""
     have = _flatten(remote)
-    return [key for key, value in _flatten(local).items() if have.get(key) != value]
+    return [key for key, value in _flatten(local).items() if not _same(have.get(key), value)]
 
 
 async def sync_templates(

@@ -112,7 +112,7 @@ def to_smile(loaded: LoadedTemplate) -> dict[str, Any]:
     """The ``InviteTemplatePostRequest`` body for a template that loaded cleanly."""
     t = loaded.template
     assert t is not None
-    return {
+    body = {
         "name": loaded.name,
         "company": {"name": t.company.name, "logoUrl": t.company.logo_url},
         "email": {
@@ -125,6 +125,15 @@ def to_smile(loaded: LoadedTemplate) -> dict[str, Any]:
         "landingPage": t.landing_page.model_dump(),
         "successPage": t.success_page.model_dump(),
     }
+    trimmed: dict[str, Any] = _trimmed(body)
+    return trimmed
+
+
+def _trimmed(value: Any) -> Any:
+    """Texts without the trailing newline a YAML block scalar (`|`, `>`) leaves on them."""
+    if isinstance(value, dict):
+        return {key: _trimmed(sub) for key, sub in value.items()}
+    return value.rstrip() if isinstance(value, str) else value
 
 
 # --------------------------------------------------------------------------- variables
