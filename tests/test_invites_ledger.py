@@ -95,3 +95,21 @@ def test_webhook_events_update_the_row_and_link_the_application(store: Store) ->
     done = row(store)
     assert (done.smile_status, done.application_id) == ("LINKED", app.id)
     assert done.linked_at is not None and done.linked_at.isoformat() == "2026-12-01T10:00:00+00:00"
+
+
+def test_smiles_invite_webhooks_reach_the_ledger_through_the_webhook_processor(store: Store) -> None:
+    from flipgen.webhooks.inbound import process_event, store_event
+    from tests.webhooks.smile_events import event
+
+    attempt(store)
+    with store.write() as conn:
+        ledger.mark_sent(conn, ANA.email, "acme", {**SMILE_INVITE, "status": None})
+        app = apps.create(conn, site="acme", smile_user_id="tenant-ana")
+    data = {"userId": "tenant-ana", "inviteId": "inv-1"}
+    for raw in (event("INVITE_INVITED", data), event("INVITE_LINKED", data, created="2026-12-01T10:00:00Z")):
+        event_id, kind, new = store_event(store, raw)
+        assert new
+        process_event(store, event_id)
+    done = row(store)
+    assert (done.smile_status, done.application_id) == ("LINKED", app.id)
+    assert done.linked_at is not None and done.linked_at.isoformat() == "2026-12-01T10:00:00+00:00"

@@ -248,6 +248,12 @@ def _session_completed(ctx: Context) -> None:
         apps.complete(ctx.conn, ctx.application.id, now=ctx.now)
 
 
+def _invite(ctx: Context) -> None:
+    from ..invites import ledger  # the invite ledger: status, and the link to the application
+
+    ledger.apply_event(ctx.conn, ctx.event)
+
+
 HANDLERS: dict[str, Callable[[Context], None]] = {
     "ACCOUNT_CREATED": _account("created", None),
     "ACCOUNT_CONNECTED": _account("connected", "account.connected"),
@@ -258,6 +264,8 @@ HANDLERS: dict[str, Callable[[Context], None]] = {
     "ARCHIVE_FAILED": _archive("failed"),
     "ARCHIVE_REVOKED": _archive("revoked"),
     "USER_SESSION_COMPLETED": _session_completed,
+    "INVITE_INVITED": _invite,
+    "INVITE_LINKED": _invite,
 }
 
 
