@@ -3,6 +3,7 @@ Prettier at the versions package-lock.json pins (installed with `npm ci` when ne
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flipgen import runtime
+from tests.support import npm
 from tests.support.npm import run_script
 
 HERE = Path(__file__).parent
@@ -68,3 +70,18 @@ def test_an_import_the_join_cannot_handle_is_refused(tmp_path: Path, monkeypatch
     monkeypatch.setattr(runtime, "UNITS", ("a",))
     with pytest.raises(RuntimeError, match="cannot join"):
         runtime.runtime_source()
+
+
+def test_node_modules_count_as_installed_only_at_the_locked_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = {"packages": {"": {"name": "x"}, "node_modules/prettier": {"version": "3.10.1"}}}
+    (tmp_path / "package-lock.json").write_text(json.dumps(lock), encoding="utf-8")
+    monkeypatch.setattr(npm, "REPO", tmp_path)
+    assert not npm._installed_as_locked()  # missing
+    installed = tmp_path / "node_modules" / "prettier" / "package.json"
+    installed.parent.mkdir(parents=True)
+    installed.write_text('{"version": "3.9.0"}', encoding="utf-8")
+    assert not npm._installed_as_locked()  # another version
+    installed.write_text('{"version": "3.10.1"}', encoding="utf-8")
+    assert npm._installed_as_locked()

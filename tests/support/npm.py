@@ -1,9 +1,9 @@
 """The repository's pinned JavaScript tools (package.json + package-lock.json), installed with
-`npm ci` into ./node_modules when missing or when the lockfile changed since the last install."""
+`npm ci` into ./node_modules when any locked package is missing or at another version."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,14 +12,26 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "node_modules"
-# Written after a successful `npm ci`: the lockfile it installed. Another hash means reinstall.
-STAMP = NODE_MODULES / ".flipgen-lock.sha256"
+
+
+def _installed_as_locked() -> bool:
+    """Every package of package-lock.json is in node_modules at its locked version."""
+    packages = json.loads((REPO / "package-lock.json").read_text(encoding="utf-8"))["packages"]
+    for where, locked in packages.items():
+        if not where:  # the root project itself
+            continue
+        try:
+            installed = json.loads((REPO / where / "package.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if installed.get("version") != locked.get("version"):
+            return False
+    return True
 
 
 def node_tools() -> Path:
     """./node_modules with exactly the locked versions; fails the test if npm is missing or fails."""
-    lock = hashlib.sha256((REPO / "package-lock.json").read_bytes()).hexdigest()
-    if STAMP.is_file() and STAMP.read_text(encoding="utf-8").strip() == lock:
+    if _installed_as_locked():
         return NODE_MODULES
     npm = shutil.which("npm")
     if not npm:
@@ -33,7 +45,6 @@ def node_tools() -> Path:
     )
     if proc.returncode != 0:
         pytest.fail(f"npm ci failed:\n{proc.stdout}\n{proc.stderr}")
-    STAMP.write_text(lock + "\n", encoding="utf-8")
     return NODE_MODULES
 
 
