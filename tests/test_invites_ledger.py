@@ -113,3 +113,15 @@ def test_smiles_invite_webhooks_reach_the_ledger_through_the_webhook_processor(s
     done = row(store)
     assert (done.smile_status, done.application_id) == ("LINKED", app.id)
     assert done.linked_at is not None and done.linked_at.isoformat() == "2026-12-01T10:00:00+00:00"
+
+
+def test_an_application_created_later_is_linked(store: Store) -> None:
+    attempt(store)
+    with store.write() as conn:
+        ledger.mark_sent(conn, ANA.email, "acme", SMILE_INVITE)
+        assert ledger.link_applications(conn) == 0
+        apps.create(conn, site="acme", smile_user_id="tenant-someone-else")
+        app = apps.create(conn, site="acme", smile_user_id="tenant-ana")
+        assert ledger.link_applications(conn) == 1
+        assert ledger.link_applications(conn) == 0
+    assert row(store).application_id == app.id

@@ -34,6 +34,7 @@ __all__ = [
     "mark_failed",
     "apply_smile_invite",
     "apply_event",
+    "link_applications",
 ]
 
 STATES = ("pending", "sent", "failed")
@@ -230,6 +231,24 @@ def apply_event(conn: Connection, event: Mapping[str, Any]) -> bool:
     if user_id:
         values["smile_user_id"] = user_id
     return bool(conn.execute(query.values(**values)).rowcount)
+
+
+def link_applications(conn: Connection) -> int:
+    """Link rows to applications created since (same Smile user); returns how many were linked."""
+    from ..store.applications import applications
+
+    linked = 0
+    query = select(invites.c.id, invites.c.smile_user_id).where(
+        invites.c.application_id.is_(None),
+        invites.c.smile_user_id.is_not(None),
+        invites.c.smile_user_id.in_(select(applications.c.smile_user_id)),
+    )
+    for row in conn.execute(query).all():
+        application = _application_of(conn, row.smile_user_id)
+        if application is not None:
+            conn.execute(update(invites).where(invites.c.id == row.id).values(application_id=application))
+            linked += 1
+    return linked
 
 
 def _application_of(conn: Connection, user_id: str | None) -> str | None:

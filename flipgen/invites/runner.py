@@ -244,10 +244,10 @@ def run_list(
     if not local:
         remote = asyncio.run(_fetch_invites(project))
     with _open_store(project, database) as store:
-        if remote:
-            with store.write() as conn:
-                for item in remote:
-                    ledger.apply_smile_invite(conn, item)
+        with store.write() as conn:
+            for item in remote:
+                ledger.apply_smile_invite(conn, item)
+            ledger.link_applications(conn)
         with store.read() as conn:
             rows = ledger.rows(conn, site=site)
     known = {r.smile_invite_id for r in rows if r.smile_invite_id}

@@ -84,7 +84,7 @@ class Sender:
     max_wait: float = 120.0
     progress: Callable[[Report], None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "flipgen-ledger"), repr=False)
+    _writer: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     async def run(self, people: list[Person]) -> Report:
         """Send an invite to each person not already invited to this site."""
@@ -95,11 +95,13 @@ class Sender:
         pending: asyncio.Queue[Person] = asyncio.Queue()
         for person in queue:
             pending.put_nowait(person)
+        self._writer = ThreadPoolExecutor(1, "flipgen-ledger")
         workers = [asyncio.create_task(self._worker(pending, report)) for _ in range(max(1, self.concurrency))]
         try:
             results = await asyncio.gather(*workers, return_exceptions=True)
         finally:
             self._writer.shutdown()
+            self._writer = None
         report.stopped = self.stop.is_set() and report.done < report.total
         for result in results:
             if isinstance(result, _Fatal):
