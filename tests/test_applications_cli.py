@@ -127,6 +127,7 @@ def test_export_csv_round_trips_and_neutralises_formulas(
     assert ids == [
         "id", "site", "full_name", "email", "notes", "amount", "params.ref", "status", "locale",
         "created_at", "updated_at", "submitted_at", "completed_at", "accounts", "uploads", "smile_user_id",
+        "verified_accounts", "data_revoked",
     ]  # fmt: skip
     by_id = {r[0]: dict(zip(ids, r, strict=True)) for r in rows[2:]}
     assert len(by_id) == 4

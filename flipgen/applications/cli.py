@@ -20,6 +20,7 @@ from ..schema import FIELD_ID, PARAM_NAME
 from ..store import Store, open_store
 from ..store import applications as repo
 from ..store.applications import Application
+from ..webhooks.status import Verified, verified_for
 from .layout import SiteLayout, load_layouts
 
 __all__ = ["applications_group", "project_options"]
@@ -161,6 +162,7 @@ def show_cmd(out: Output, app_id: str, project: Path, database: str | None) -> N
         if app is None:
             raise UserError(f"no application {app_id!r} (see `flipgen applications list`)")
         visits = repo.visits(conn, app_ids=[app.id])
+        verified = verified_for(conn, [app]).get(app.id, Verified())
     layout = layouts.get(app.site)
     from .export import iso
 
@@ -196,6 +198,9 @@ def show_cmd(out: Output, app_id: str, project: Path, database: str | None) -> N
         for v in visits:
             spent = duration((v.left_at - v.reached_at).total_seconds()) if v.left_at else "still there"
             click.echo(f"  {v.screen:<24} reached {iso(v.reached_at)}  ({spent})")
+    click.echo("")
+    for line in verified.lines():
+        click.echo(line)
 
 
 @contextmanager
@@ -257,15 +262,17 @@ def export_cmd(
 
     with opened(project, database) as (store, layouts, notes):
         apps = _select(store, site, status, since, until)
+        with store.read() as conn:
+            verified = verified_for(conn, apps)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     columns = columns_for(apps, layouts)
     now = datetime.now(UTC)
     with _destination(output, bom) as fh:
         if fmt == "csv":
-            write_csv(fh, apps, columns, header=header, now=now)
+            write_csv(fh, apps, columns, header=header, now=now, verified=verified)
         else:
-            write_jsonl(fh, apps, columns, now=now)
+            write_jsonl(fh, apps, columns, now=now, verified=verified)
     if output is not None:
         out.info(f"exported {len(apps)} application(s) to {output}")
 

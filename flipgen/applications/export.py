@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..store.applications import Application
+from ..webhooks.status import Verified
 from .layout import SiteLayout
 
 __all__ = ["Column", "columns_for", "write_csv", "write_jsonl", "as_record", "cell", "neutralise", "iso"]
@@ -41,6 +42,9 @@ _TAIL = [
     Column("accounts", "Accounts", "meta"),
     Column("uploads", "Uploads", "meta"),
     Column("smile_user_id", "Smile user", "meta"),
+    # What Smile's webhooks verified (flipgen.webhooks.status).
+    Column("verified_accounts", "Verified accounts", "verified"),
+    Column("data_revoked", "Data revoked", "verified"),
 ]
 
 
@@ -90,7 +94,10 @@ def cell(value: Any) -> str:
     return neutralise(str(value))
 
 
-def _value(app: Application, column: Column, now: datetime) -> Any:
+def _value(app: Application, column: Column, now: datetime, verified: Mapping[str, Verified]) -> Any:
+    if column.kind == "verified":
+        state = verified.get(app.id, Verified())
+        return state.summary() if column.id == "verified_accounts" else state.revoked
     if column.kind == "answer":
         return app.answers.get(column.id)
     if column.kind == "param":
@@ -107,6 +114,7 @@ def write_csv(
     *,
     header: str = "both",
     now: datetime,
+    verified: Mapping[str, Verified] | None = None,
 ) -> None:
     """Write CSV to the text stream ``out`` (opened with newline=""); ``header`` is `both` or `ids`."""
     writer = csv.writer(out, lineterminator="\r\n")
@@ -114,10 +122,12 @@ def write_csv(
         writer.writerow([neutralise(c.label) for c in columns])
     writer.writerow([c.id if c.kind != "param" else f"params.{c.id}" for c in columns])
     for app in apps:
-        writer.writerow([cell(_value(app, c, now)) for c in columns])
+        writer.writerow([cell(_value(app, c, now, verified or {})) for c in columns])
 
 
-def as_record(app: Application, columns: list[Column], now: datetime) -> dict[str, Any]:
+def as_record(
+    app: Application, columns: list[Column], now: datetime, verified: Mapping[str, Verified] | None = None
+) -> dict[str, Any]:
     """The JSON object of one application: answers in screen order, values exactly as stored."""
     order = [c.id for c in columns if c.kind == "answer"]
     answers = {k: app.answers[k] for k in order if k in app.answers}
@@ -136,9 +146,17 @@ def as_record(app: Application, columns: list[Column], now: datetime) -> dict[st
         "accounts": app.accounts,
         "uploads": app.uploads,
         "smile_user_id": app.smile_user_id,
+        "verified": (verified or {}).get(app.id, Verified()).as_json(),
     }
 
 
-def write_jsonl(out: io.TextIOBase | Any, apps: Iterable[Application], columns: list[Column], *, now: datetime) -> None:
+def write_jsonl(
+    out: io.TextIOBase | Any,
+    apps: Iterable[Application],
+    columns: list[Column],
+    *,
+    now: datetime,
+    verified: Mapping[str, Verified] | None = None,
+) -> None:
     for app in apps:
-        out.write(json.dumps(as_record(app, columns, now), ensure_ascii=False) + "\n")
+        out.write(json.dumps(as_record(app, columns, now, verified), ensure_ascii=False) + "\n")

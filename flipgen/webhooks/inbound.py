@@ -9,6 +9,7 @@ or a crash while processing loses nothing, and the delivery task processes what 
   counts, and queue ``account.connected`` / ``account.failed`` / ``data.revoked``;
 - ``USER_SESSION_COMPLETED`` completes the application; its payload (forms, accounts and
   archives data) stays in ``smile_events`` so it outlives Smile's 60 days;
+- ``INVITE_INVITED`` / ``INVITE_LINKED`` update the invitations ledger (``flipgen invite list``);
 - every other type, known or not, is stored and otherwise left alone.
 """
 
@@ -167,6 +168,11 @@ def process_pending(store: Store, *, older_than: timedelta = timedelta(seconds=3
 
 
 def _dispatch(conn: Connection, event: dict[str, Any], row: Any, now: datetime) -> None:
+    if event.get("type") in ("INVITE_INVITED", "INVITE_LINKED"):
+        from ..invites.ledger import apply_event  # the invitations ledger keeps Smile's invite status
+
+        apply_event(conn, event)
+        return
     handler = HANDLERS.get(str(event.get("type")))
     data = event.get("data")
     if handler is None or not isinstance(data, dict) or row.user_id is None:

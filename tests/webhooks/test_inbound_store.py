@@ -135,3 +135,19 @@ def test_an_event_left_unprocessed_is_processed_later(store: Store) -> None:
         conn.execute(update(smile_events).values(attempts=0))
     assert process_pending(store, now=T0 + timedelta(minutes=2)) == 0
     assert event_id.startswith("et-")
+
+
+def test_invite_events_keep_the_invitation_ledger_current(store: Store) -> None:
+    from flipgen.invites import ledger
+    from flipgen.invites.people import Person
+
+    app = application(store, "tenant-invited")
+    with store.write() as conn:
+        person = Person(row=2, email="Ana@Example.com", full_name="Ana Cruz")
+        ledger.record_attempt(conn, person, site="acme", template="welcome", template_id="t-1", wink_template_id=None)
+        ledger.mark_sent(conn, person.email, "acme", {"id": "inv-1", "userId": "tenant-invited", "status": "INVITED"})
+    receive(store, ev.event("INVITE_LINKED", {"userId": "tenant-invited", "inviteId": "inv-1"}))
+    receive(store, ev.event("INVITE_INVITED", {"userId": "tenant-invited", "inviteId": "inv-1"}))  # late, older
+    with store.read() as conn:
+        (invite,) = ledger.rows(conn)
+    assert invite.smile_status == "LINKED" and invite.application_id == app.id
