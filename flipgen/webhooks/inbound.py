@@ -168,11 +168,6 @@ def process_pending(store: Store, *, older_than: timedelta = timedelta(seconds=3
 
 
 def _dispatch(conn: Connection, event: dict[str, Any], row: Any, now: datetime) -> None:
-    if event.get("type") in ("INVITE_INVITED", "INVITE_LINKED"):
-        from ..invites.ledger import apply_event  # the invitations ledger keeps Smile's invite status
-
-        apply_event(conn, event)
-        return
     handler = HANDLERS.get(str(event.get("type")))
     data = event.get("data")
     if handler is None or not isinstance(data, dict) or row.user_id is None:

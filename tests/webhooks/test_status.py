@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from flipgen.cli import main
-from flipgen.store import open_store
 from flipgen.store import applications as apps
+from flipgen.store import open_store
 from flipgen.webhooks.inbound import process_event, store_event
 
 from . import smile_events as ev
