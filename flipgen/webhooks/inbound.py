@@ -124,7 +124,8 @@ def process_event(store: Store, event_id: str, *, now: datetime | None = None) -
     now = now or _now()
     try:
         with store.write() as conn:
-            row = conn.execute(select(smile_events).where(smile_events.c.id == event_id)).first()
+            # FOR UPDATE: two workers sweeping at once process an event once (SQLite: BEGIN IMMEDIATE).
+            row = conn.execute(select(smile_events).where(smile_events.c.id == event_id).with_for_update()).first()
             if row is None or row.processed_at is not None:
                 return
             event = json.loads(row.body)
