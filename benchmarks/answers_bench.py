@@ -1,7 +1,7 @@
 """Durable submissions per second, SQLite and PostgreSQL, 2 workers, beside a same-run floor.
 
 One *submission* is the work of one visitor: the application is created, its answers saved,
-then submitted: three durable write transactions. Three loops measure it, each with 2 worker
+then submitted: three durable write transactions. Each measurement runs 2 server or worker
 processes for the same number of seconds, on a fresh database:
 
 - **floor**: a bare loop of the same three statements (INSERT, UPDATE answers, UPDATE status)
@@ -13,8 +13,12 @@ processes for the same number of seconds, on a fresh database:
   (100 per worker) writing as fast as they can: throughput (latency = clients / throughput);
 - **paced**: 200 visitors each writing once per ``--think`` second (an open load of 200
   writes/s): the p99 of one write, the latency a visitor feels at that load;
-- **http** (with ``--http``): the same through the server's endpoints with 200 concurrent
-  clients (see `http_flow`), which also gives the p99 latency.
+- **http** (with ``--http``): the same through the server (`uvicorn --factory
+  flipgen.server:app_from_env --workers 2`, `POST /api/applications`, `…/answers`, `…/submit`)
+  with 200 concurrent visitors, each on its own keep-alive connection (an h11 client: httpx's
+  shared pool stalls at this concurrency); **http-group** is the same server with its writes
+  sent through `Store.awrite` (group commit); the **-paced** variants give the p99 of one
+  request when each visitor waits ``--think`` seconds between requests.
 
     python benchmarks/answers_bench.py                   # both backends, floor + store
     python benchmarks/answers_bench.py --http            # + through HTTP
@@ -59,7 +63,7 @@ ANSWERS = {
     "full_name": "Zoë Example-Person",
     "email": "zoe@example.com",
     "work_type": "employed",
-    "monthly_income": 4200,
+    "monthly_income": "4200",  # as the browser sends it
     "consent": True,
 }
 Loop = Callable[[str, float], list[float]]
@@ -183,6 +187,185 @@ def grouped_loop(url: str, deadline: float, clients: int, think: float = 0.0) ->
     return latencies
 
 
+# ----------------------------------------------------------------------------------------- http
+
+SITE = """\
+title: Bench
+wink: {template_id: wtpl-bench}
+params: [{name: ref}]
+screens:
+  - id: about-you
+    type: form
+    fields:
+      - {id: full_name, type: text, label: Full name, required: true}
+      - {id: email, type: email, label: Email, required: true}
+      - {id: work_type, type: radio, label: Work, options: [employed, gig]}
+      - {id: monthly_income, type: number, label: Income, min: 0}
+      - {id: consent, type: consent, label: I agree, required: true}
+    next: done
+  - id: done
+    type: end
+"""
+
+
+def grouped_app_from_env() -> Any:
+    """The server with its application writes sent through `Store.awrite` (group commit on SQLite)."""
+    import flipgen.server.applications as routes
+    from flipgen.server import app_from_env
+
+    async def in_transaction(app: Any, work: Callable[[Any], Any]) -> Any:
+        return await app.store.awrite(work)
+
+    routes.in_transaction = in_transaction
+    return app_from_env()
+
+
+@contextmanager
+def http_server(url: str, factory: str, workers: int = WORKERS) -> Any:
+    """`uvicorn --factory <factory> --workers 2` on the bench project and database."""
+    import signal
+    import socket
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="answers-bench-site-") as tmp:
+        (Path(tmp) / "sites").mkdir()
+        (Path(tmp) / "sites" / "bench.yaml").write_text(SITE, encoding="utf-8")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "FLIPGEN_TOKEN_PROJECT": tmp,
+            "FLIPGEN_TOKEN_SANDBOX": "1",
+            "FLIPGEN_TOKEN_RATE_LIMIT": "0",
+            "FLIPGEN_TOKEN_LOG_LEVEL": "warning",
+            "FLIPGEN_DATABASE_URL": url,
+            "FLIPGEN_SECRET_KEY": secrets.token_urlsafe(32),
+        }
+        command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--no-access-log"]
+        command += ["--app-dir", str(REPO / "benchmarks"), "--workers", str(workers)]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        proc = subprocess.Popen(command, env=env, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited ({proc.returncode})")
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+
+
+class _Connection:
+    """One visitor's keep-alive HTTP/1.1 connection, parsed by h11.
+
+    httpx's shared pool stalls with a few dozen concurrent connections (50 clients got 43
+    req/s from a server that wrk drives at 1400), which would measure the client, not the server.
+    """
+
+    def __init__(self, reader: Any, writer: Any, host: str) -> None:
+        import h11
+
+        self.reader, self.writer, self.host = reader, writer, host
+        self.conn = h11.Connection(our_role=h11.CLIENT)
+
+    @classmethod
+    async def open(cls, base: str) -> _Connection:
+        import asyncio
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        return cls(reader, writer, parts.netloc)
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        import h11
+
+        data = json.dumps(body).encode()
+        headers = [("host", self.host), ("content-type", "application/json"), ("content-length", str(len(data)))]
+        self.writer.write(self.conn.send(h11.Request(method="POST", target=path, headers=headers)))
+        self.writer.write(self.conn.send(h11.Data(data=data)) + self.conn.send(h11.EndOfMessage()))
+        status, chunks = 0, []
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.reader.read(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self.conn.start_next_cycle()
+                return status, b"".join(chunks)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise RuntimeError("the server closed the connection")
+
+
+async def _visitors(base: str, seconds: float, clients: int, think: float) -> tuple[int, list[float]]:
+    """``clients`` visitors (start, save the form screen, submit), each pausing ``think`` s between requests.
+
+    Each visitor has its own keep-alive connection, as a browser tab would. Counts what completes
+    within ``seconds``; requests still in flight then are cancelled.
+    """
+    import asyncio
+    import random
+
+    latencies: list[float] = []
+    submitted = 0
+
+    async def visitor() -> None:
+        nonlocal submitted
+        http = await _Connection.open(base)
+
+        async def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            start = time.perf_counter()
+            status, data = await http.post(path, body)
+            latencies.append(time.perf_counter() - start)
+            if status >= 300:
+                raise RuntimeError(f"{path}: {status} {data.decode(errors='replace')}")
+            if think:
+                await asyncio.sleep(think)
+            return dict(json.loads(data))
+
+        await asyncio.sleep(random.uniform(0, think))
+        while True:
+            started = await call("/api/applications", {"site": "bench", "params": {"ref": "bench"}})
+            path = f"/api/applications/{started['handle']}"
+            await call(f"{path}/answers", {"site": "bench", "screen": "about-you", "answers": ANSWERS})
+            await call(f"{path}/submit", {"site": "bench", "answers": ANSWERS})
+            submitted += 1
+
+    tasks = [asyncio.create_task(visitor()) for _ in range(clients)]
+    done, _ = await asyncio.wait(tasks, timeout=seconds)
+    counted = (submitted, list(latencies))
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()  # a visitor that stopped early failed: show why
+    return counted
+
+
+def http_measure(url: str, seconds: float, clients: int, think: float, factory: str) -> dict[str, float]:
+    """Submissions/s through HTTP (think = 0), or the p99 of one request under an open load (think > 0)."""
+    import asyncio
+
+    with http_server(url, factory) as base:
+        asyncio.run(_visitors(base, 1.0, 4, 0.0))  # warm both workers' caches and connections
+        submitted, latencies = asyncio.run(_visitors(base, seconds, clients, think))
+    result = summary(latencies, seconds)
+    if not think:
+        result["per_s"] = submitted / seconds
+        result["n"] = submitted
+    return result
+
+
 # -------------------------------------------------------------------------------------- harness
 
 
@@ -244,13 +427,41 @@ def database(backend: str) -> Any:
 
 
 def fmt(name: str, r: dict[str, float], floor: dict[str, float] | None) -> str:
-    if name == "paced":
-        return f"  {name:<8} {r['per_s']:8.1f} writes/s offered      (p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms per write)"
+    if name.endswith("paced"):
+        what = "requests" if name.startswith("http") else "writes"
+        return (
+            f"  {name:<16} {r['per_s']:8.1f} {what}/s         "
+            f"(p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms per {what[:-1]})"
+        )
     ratio = f"  {r['per_s'] / floor['per_s']:.2f}× floor" if floor else ""
     return (
-        f"  {name:<8} {r['per_s']:8.1f} submissions/s  (n={int(r['n'])}, "
+        f"  {name:<16} {r['per_s']:8.1f} submissions/s  (n={int(r['n'])}, "
         f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms){ratio}"
     )
+
+
+def measurements(args: argparse.Namespace, backend: str) -> dict[str, Callable[[str], dict[str, float]]]:
+    """Name → function of a fresh database URL, for one backend."""
+    floor_loop = floor_sqlite if backend == "sqlite" else floor_postgres
+    per_worker = args.clients // WORKERS
+    plain, grouped = "flipgen.server:app_from_env", "answers_bench:grouped_app_from_env"
+    loops: dict[str, Callable[[str], dict[str, float]]] = {
+        "floor": lambda url: run_workers(floor_loop, url, args.seconds),
+        "store": lambda url: run_workers(store_loop, url, args.seconds),
+        "grouped": lambda url: run_workers(functools.partial(grouped_loop, clients=per_worker), url, args.seconds),
+        "paced": lambda url: run_workers(
+            functools.partial(grouped_loop, clients=per_worker, think=args.think), url, args.seconds
+        ),
+    }
+    if args.http:
+        loops["http"] = lambda url: http_measure(url, args.seconds, args.clients, 0.0, plain)
+        loops["http-paced"] = lambda url: http_measure(url, args.seconds, args.clients, args.think, plain)
+        loops["http-group"] = lambda url: http_measure(url, args.seconds, args.clients, 0.0, grouped)
+        loops["http-group-paced"] = lambda url: http_measure(url, args.seconds, args.clients, args.think, grouped)
+    if args.only:
+        wanted = {"floor", *args.only.split(",")}
+        loops = {name: loop for name, loop in loops.items() if name in wanted}
+    return loops
 
 
 def main() -> None:
@@ -261,33 +472,20 @@ def main() -> None:
     parser.add_argument("--http", action="store_true", help="also measure through the HTTP endpoints")
     parser.add_argument("--clients", type=int, default=200, help="concurrent clients (grouped, paced, http)")
     parser.add_argument("--think", type=float, default=1.0, help="paced: seconds each client waits between writes")
+    parser.add_argument("--only", help="comma-separated measurements to run (the floor always runs)")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        floor_loop = floor_sqlite if backend == "sqlite" else floor_postgres
-        loops: dict[str, Callable[[str], dict[str, float]]] = {
-            "floor": lambda url, f=floor_loop: run_workers(f, url, args.seconds),  # type: ignore[misc]
-            "store": lambda url: run_workers(store_loop, url, args.seconds),
-            "grouped": lambda url: run_workers(
-                functools.partial(grouped_loop, clients=args.clients // WORKERS), url, args.seconds
-            ),
-            "paced": lambda url: run_workers(
-                functools.partial(grouped_loop, clients=args.clients // WORKERS, think=args.think), url, args.seconds
-            ),
-        }
-        if args.http:
-            from answers_http import http_measure  # noqa: PLC0415 - needs the server's endpoints
-
-            loops["http"] = lambda url: http_measure(url, args.seconds, args.clients)
+        loops = measurements(args, backend)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in loops}
         for _ in range(args.rounds):
             for name, measure in loops.items():
                 with database(backend) as url:
                     results[name].append(measure(url))
         medians = {name: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
-        print(f"{backend}: {WORKERS} workers, {args.seconds:g} s × {args.rounds} rounds (medians)")
+        print(f"{backend}: {WORKERS} workers, {args.seconds:g} s × {args.rounds} rounds (medians)", flush=True)
         for name, r in medians.items():
-            print(fmt(name, r, None if name == "floor" else medians["floor"]))
+            print(fmt(name, r, None if name == "floor" else medians["floor"]), flush=True)
 
 
 if __name__ == "__main__":
