@@ -29,6 +29,7 @@ from typing import Any
 
 from flipgen.conditions import evaluate
 from flipgen.jsregex import JS_WHITESPACE, PatternTimeout, fullmatch
+from flipgen.limits import METADATA_VALUE_MAX, PLACEHOLDER_RE, value_problem
 
 __all__ = [
     "DEFAULT_TEXT",
@@ -66,6 +67,7 @@ DEFAULT_TEXT: dict[str, str] = {
     "step": "Enter a multiple of {n}.",
     "dmin": "Enter a date on or after {n}.",
     "dmax": "Enter a date on or before {n}.",
+    "ascii": "Use only English letters without accents, digits and common symbols here.",
 }
 
 # Rules only the server applies: the browser cannot produce these requests.
@@ -98,7 +100,7 @@ _REQUIRED_TEXT = {"select": "choose", "radio": "choose", "checkboxes": "many", "
 _TRIMMED = frozenset({"text", "email", "tel", "number", "date", "textarea", "select"})
 _SINGLE_LINE = _TRIMMED - {"textarea"}
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-_VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}")
+_WS_RUN = re.compile(f"{_WS}+")
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,17 @@ def validate(spec: FieldData, value: object, text: Mapping[str, str] = DEFAULT_T
             return Problem("pattern", SERVER_TEXT["timeout"])
         if matched is False:
             return fail("pattern")
-    return _range(spec, str(kind), v, fail)
+    return _range(spec, str(kind), v, fail) or _metadata_rule(spec, v, fail)
+
+
+def _metadata_rule(spec: FieldData, v: str, fail: Callable[..., Problem]) -> Problem | None:
+    """An answer sent to Smile as externalMetadata must be what Smile accepts (flipgen/limits.py)."""
+    if not spec.get("metadata"):
+        return None
+    problem = value_problem(_WS_RUN.sub(" ", v))
+    if problem == "ascii":
+        return fail("ascii")
+    return fail("max_length", METADATA_VALUE_MAX) if problem else None
 
 
 def _format_fails(kind: str, v: str) -> bool:
@@ -337,7 +349,7 @@ def _fields(journey: Journey) -> dict[str, tuple[str, FieldData]]:
 
 
 def _interpolate(text: str, params: Mapping[str, str]) -> str:
-    return _VAR.sub(lambda m: params.get(m.group(1), ""), text)
+    return PLACEHOLDER_RE.sub(lambda m: params.get(m.group(1), ""), text)
 
 
 def _fixed_value(spec: FieldData, params: Mapping[str, str]) -> object:

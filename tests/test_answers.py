@@ -224,6 +224,7 @@ def _random_cases(seed: int, count: int) -> list[tuple[dict[str, Any], Any]]:
     for _ in range(count):
         kind = rng.choice(kinds)
         spec: dict[str, Any] = {"id": "f", "type": kind, "required": rng.random() < 0.5, "messages": {}}
+        spec["metadata"] = rng.random() < 0.2
         if kind in ("select", "radio", "checkboxes"):
             spec["options"] = rng.sample(["a", "ab", "Yes", "\u00e9t\u00e9", "12"], rng.randint(0, 3))
             value: Any = rng.sample(texts + spec["options"] * 5, rng.randint(0, 2)) if kind == "checkboxes" else None
