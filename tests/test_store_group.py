@@ -137,3 +137,15 @@ def test_every_acknowledged_write_survives_kill_9(db_url: str, tmp_path: Path) -
         stored = [a.id for a in apps.list_applications(conn, site="durable")]
     assert len(stored) == len(set(stored))
     assert set(acknowledged) <= set(stored)
+
+
+def test_the_writer_survives_a_write_that_raises_system_exit(store: Store) -> None:
+    group = GroupCommitter(store)
+
+    def leave(conn: Connection) -> None:
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        group.run(leave)
+    assert group.run(lambda conn: apps.create(conn, site="after").site) == "after"
+    group.close()

@@ -114,13 +114,13 @@ class GroupCommitter:
                     savepoint = conn.begin_nested()
                     try:
                         result = job.fn(conn)
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller through its future
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller; the writer thread must live on
                         savepoint.rollback()
                         outcomes.append((job, None, exc))
                     else:
                         savepoint.commit()
                         outcomes.append((job, result, None))
-        except Exception as exc:  # noqa: BLE001 - BEGIN/COMMIT failed: nothing of the batch is durable
+        except BaseException as exc:  # noqa: BLE001 - BEGIN/COMMIT failed: nothing of the batch is durable
             for job in batch:
                 job.future.set_exception(exc)
             return
