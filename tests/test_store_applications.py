@@ -212,3 +212,30 @@ def test_delete_purge_and_erase_return_what_they_removed(store: Store) -> None:
     with store.read() as conn:
         assert [a.id for a in apps.list_applications(conn)] == [keep.id]
         assert apps.visits(conn) == []
+
+
+def test_delete_listeners_see_what_is_removed_in_the_same_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, bool]] = []
+    monkeypatch.setattr(apps, "_delete_listeners", [])
+
+    @apps.on_delete
+    def forget(conn: Connection, removed: list[apps.Application]) -> None:
+        for app in removed:
+            seen.append((app.id, apps.get(conn, app.id) is not None))  # still there: the listener runs first
+
+    first, second = _create(store), _create(store)
+    with store.write() as conn:
+        apps.delete_application(conn, first.id)
+        apps.purge(conn, before=T0 + timedelta(days=1))
+    assert seen == [(first.id, True), (second.id, True)]
+
+    def refuse(conn: Connection, removed: list[apps.Application]) -> None:
+        raise RuntimeError("cannot erase")
+
+    third = _create(store)
+    monkeypatch.setattr(apps, "_delete_listeners", [refuse])
+    with pytest.raises(RuntimeError), store.write() as conn:
+        apps.delete_application(conn, third.id)
+    assert _get(store, third.id) == third

@@ -47,6 +47,7 @@ __all__ = [
     "applications",
     "application_screens",
     "on_change",
+    "on_delete",
     "create",
     "get",
     "find_by_smile_user",
@@ -179,6 +180,21 @@ def on_change(listener: Listener) -> Listener:
     that raises rolls the change back, which is what a transactional outbox needs.
     """
     _listeners.append(listener)
+    return listener
+
+
+DeleteListener = Callable[[Connection, list[Application]], None]
+_delete_listeners: list[DeleteListener] = []
+
+
+def on_delete(listener: DeleteListener) -> DeleteListener:
+    """Call ``listener(conn, applications)`` in the transaction that deletes them, before the rows go.
+
+    Every feature that keeps data about an application (webhook events and deliveries, invites)
+    registers one and deletes or anonymises its own rows, so `delete`, `purge` and `erase` (a
+    person's erasure request) leave nothing of the person behind.
+    """
+    _delete_listeners.append(listener)
     return listener
 
 
@@ -424,6 +440,8 @@ def visits(conn: Connection, *, site: str | None = None, app_ids: Collection[str
 def _delete_where(conn: Connection, condition: ColumnElement[bool]) -> list[Application]:
     removed = [Application.from_row(r) for r in conn.execute(select(applications).where(condition))]
     if removed:
+        for listener in _delete_listeners:
+            listener(conn, removed)
         # Explicit rather than relying on ON DELETE CASCADE, which SQLite honours only with a pragma.
         doomed = select(applications.c.id).where(condition)
         conn.execute(delete(application_screens).where(application_screens.c.application_id.in_(doomed)))
