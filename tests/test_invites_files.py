@@ -248,3 +248,16 @@ def test_texts_lose_the_trailing_newline_of_block_scalars_and_sync_ignores_line_
     assert changed_fields(remote, body) == []
     remote["landingPage"]["button"] = "Go"
     assert changed_fields(remote, body) == ["landingPage.button"]
+
+
+def test_the_documented_example_csv_reads_as_documented() -> None:
+    people = read_people(ROOT / "docs" / "examples" / "people.csv")
+    assert [p.email for p in people.people] == [
+        "george.palomero@example.com",
+        "maria.santos@example.com",
+        "siti.rahman@example.com",
+        "anh.nguyen@example.com",
+    ]
+    assert people.people[0].full_name == "George Cimafranca Palomero, Jr"
+    assert people.people[3].last_name == "Nguyễn"
+    assert [(p.row, p.message.split(" ")[0]) for p in people.problems] == [(5, "`not-an-email`")]
