@@ -125,3 +125,18 @@ def test_an_application_created_later_is_linked(store: Store) -> None:
         assert ledger.link_applications(conn) == 1
         assert ledger.link_applications(conn) == 0
     assert row(store).application_id == app.id
+
+
+def test_deleting_or_erasing_an_application_forgets_its_invites(store: Store) -> None:
+    attempt(store)
+    bob = Person(row=3, email="bob@example.com", full_name="Bob")
+    attempt(store, bob)
+    with store.write() as conn:
+        ledger.mark_sent(conn, ANA.email, "acme", SMILE_INVITE)
+        ledger.mark_sent(conn, bob.email, "acme", {**SMILE_INVITE, "id": "inv-2", "userId": "tenant-bob"})
+        ana_app = apps.create(conn, site="acme", smile_user_id="tenant-ana")
+        apps.create(conn, site="acme", smile_user_id="tenant-carol")
+    with store.write() as conn:
+        assert apps.delete_application(conn, ana_app.id) is not None  # a listener deletes Ana's invite
+    with store.read() as conn:
+        assert [r.email for r in ledger.rows(conn)] == ["bob@example.com"]

@@ -17,8 +17,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Connection, Index, Integer, String, Table, insert, select, update
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 
+from ..store import applications as apps
 from ..store.migrations import metadata, migration
 from ..store.types import UTCDateTime
 from .people import Person, normalise_email
@@ -71,6 +85,18 @@ invites = Table(
 @migration("invites.0001", "the invite ledger: one row per email and site")
 def _create_table(conn: Connection) -> None:
     invites.create(conn)
+
+
+@apps.on_delete
+def _forget(conn: Connection, removed: list[apps.Application]) -> None:
+    """An application deleted, purged or erased takes its invites along: nothing of the person stays."""
+    ids = [a.id for a in removed]
+    users = [a.smile_user_id for a in removed if a.smile_user_id]
+    for start in range(0, max(len(ids), len(users)), 500):  # bounded IN lists on both backends
+        ids_part, users_part = ids[start : start + 500], users[start : start + 500]
+        conn.execute(
+            delete(invites).where(or_(invites.c.application_id.in_(ids_part), invites.c.smile_user_id.in_(users_part)))
+        )
 
 
 @dataclass(frozen=True)
@@ -235,8 +261,7 @@ def apply_event(conn: Connection, event: Mapping[str, Any]) -> bool:
 
 def link_applications(conn: Connection) -> int:
     """Link rows to applications created since (same Smile user); returns how many were linked."""
-    from ..store.applications import applications
-
+    applications = apps.applications
     linked = 0
     query = select(invites.c.id, invites.c.smile_user_id).where(
         invites.c.application_id.is_(None),
@@ -254,9 +279,7 @@ def link_applications(conn: Connection) -> int:
 def _application_of(conn: Connection, user_id: str | None) -> str | None:
     if not user_id:
         return None
-    from ..store import applications
-
-    found = applications.find_by_smile_user(conn, user_id)
+    found = apps.find_by_smile_user(conn, user_id)
     return found.id if found is not None else None
 
 
