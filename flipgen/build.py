@@ -27,6 +27,7 @@ from markupsafe import Markup
 from . import __version__
 from .checks import effective_next, load_and_check, run_sites
 from .errors import CheckFailed, Diagnostic, UserError
+from .i18n.pages import PageVariant, alternates, variants
 from .limits import for_runtime
 from .loader import Loaded, display_path
 from .markdown import render_block, render_inline, render_text
@@ -54,6 +55,9 @@ MANIFEST_NAME = "flipgen-manifest.json"
 STATIC = Path(__file__).parent / "static"
 EMULATOR_JS = Path(__file__).parent / "sandbox" / "smile-emulator.js"
 SMILE_HOSTS = "https://*.smileapi.io"
+# Languages whose visitors may type their own digits (Arabic-Indic, Thai, Devanagari, Tamil):
+# number fields become text inputs that flip.js normalises to Latin digits.
+DIGIT_LANGS = frozenset({"ar", "fa", "ur", "th", "hi", "mr", "ne", "bn", "ta"})
 SDK_URLS = {"v2": "https://web.smileapi.io/v2/smile.v2.js", "v1": "https://web.smileapi.io/v1/smile.v1.js"}
 
 
@@ -341,26 +345,20 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
             f"(looked in site_templates/{site.theme}/ and the built-in themes)"
         )
     env = _environment(folders)
-    context = {
-        "site": site,
-        "journey_json": _json_for_script(_journey(site, token_endpoint, options.sandbox, options.embed_origins)),
+    shared = {
         "runtime_js": "../" + runtime["flip.js"],
         "runtime_css": "../" + runtime["flip.css"],
         "brand_assets": brand_assets,
         "sdk_url": sdk_url,
         "sandbox": options.sandbox,
         "csp": _csp_text(policy, meta=True),
-        "page_url": page_url,
     }
-    try:
-        files[f"{slug}/index.html"] = env.get_template("page.html").render(context).encode()
-        files[f"{slug}/embed.js"] = env.get_template("embed.js").render(context).encode()
-    except jinja2.TemplateError as exc:
-        where = f"{getattr(exc, 'filename', None) or getattr(exc, 'name', None) or 'template'}"
-        line = getattr(exc, "lineno", None)
-        raise UserError(
-            f"{where}{':' + str(line) if line else ''}: template error while rendering `{slug}`: {exc}"
-        ) from exc
+    pages = variants(site, loaded.translations)
+    for page in pages:
+        journey = _journey(page.site, token_endpoint, options.sandbox, options.embed_origins)
+        context = _page_context(shared, page, pages, page_url, journey)
+        _render(env, slug, context, files, page.path, "page.html")
+    _render(env, slug, {**shared, "site": site, "page_url": page_url}, files, "embed.js", "embed.js")
 
     if page_url:
         files[f"{slug}/qr.svg"] = _qr_svg(page_url, site.brand.colors.text)
@@ -385,8 +383,52 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
         "screens": {s.id: _wink_settings(site, s) for s in site.screens if isinstance(s, WinkScreen)},
         "noindex": site.seo.noindex,
         "csp": _csp_text(policy, meta=False),
+        "locales": [p.lang for p in pages],
     }
     return files, manifest_entry
+
+
+def _page_context(
+    shared: dict[str, Any], page: PageVariant, pages: list[PageVariant], site_url: str | None, journey: dict[str, Any]
+) -> dict[str, Any]:
+    """The template context of one language's page: relative URLs one folder deeper off the default."""
+    context = dict(shared)
+    if page.prefix:
+        deeper = {
+            k: page.prefix + v if isinstance(v, str) and "://" not in v else v
+            for k, v in shared["brand_assets"].items()
+        }
+        context["brand_assets"] = deeper
+        for key in ("runtime_js", "runtime_css", "sdk_url"):
+            if "://" not in context[key]:
+                context[key] = page.prefix + context[key]
+    if len(pages) > 1:
+        journey["lang"] = page.lang
+        journey["langs"] = [p.lang for p in pages]
+    context.update(
+        site=page.site,
+        ui=page.ui,
+        lang_dir=page.dir,
+        alternates=alternates(pages, page, site_url),
+        runtime_strings=_json_for_script(page.runtime),
+        journey_json=_json_for_script(journey),
+        page_url=site_url + page.path.rpartition("index.html")[0] if site_url else None,
+        text_numbers=page.lang.split("-")[0] in DIGIT_LANGS,
+    )
+    return context
+
+
+def _render(
+    env: jinja2.Environment, slug: str, context: dict[str, Any], files: dict[str, bytes], path: str, name: str
+) -> None:
+    try:
+        files[f"{slug}/{path}"] = env.get_template(name).render(context).encode()
+    except jinja2.TemplateError as exc:
+        where = f"{getattr(exc, 'filename', None) or getattr(exc, 'name', None) or 'template'}"
+        line = getattr(exc, "lineno", None)
+        raise UserError(
+            f"{where}{':' + str(line) if line else ''}: template error while rendering `{slug}`: {exc}"
+        ) from exc
 
 
 def _qr_svg(url: str, dark: str) -> bytes:
@@ -444,16 +486,26 @@ def shared_files(project: Project, plan: Plan, options: Options) -> None:
     if options.base_url:
         robots.append(f"Sitemap: {options.base_url}/sitemap.xml")
         urls = "".join(
-            f"  <url><loc>{options.base_url}/{slug}/</loc></url>\n"
+            _sitemap_entries(options.base_url, slug, plan.sites[slug].get("locales") or [])
             for slug in sorted(plan.sites)
             if not plan.sites[slug]["noindex"]
         )
         plan.files["sitemap.xml"] = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:xhtml="http://www.w3.org/1999/xhtml">\n'
             f"{urls}</urlset>\n"
         ).encode()
     plan.files["robots.txt"] = ("\n".join(robots) + "\n").encode()
+
+
+def _sitemap_entries(base_url: str, slug: str, langs: list[str]) -> str:
+    """One <url> per language page, each listing every language (Google's hreflang sitemap form)."""
+    if len(langs) < 2:
+        return f"  <url><loc>{base_url}/{slug}/</loc></url>\n"
+    urls = {lang: f"{base_url}/{slug}/{'' if i == 0 else lang + '/'}" for i, lang in enumerate(langs)}
+    links = "".join(f'<xhtml:link rel="alternate" hreflang="{lang}" href="{url}"/>' for lang, url in urls.items())
+    links += f'<xhtml:link rel="alternate" hreflang="x-default" href="{urls[langs[0]]}"/>'
+    return "".join(f"  <url><loc>{url}</loc>{links}</url>\n" for url in urls.values())
 
 
 # --------------------------------------------------------------------------- planning

@@ -87,6 +87,11 @@ def load_and_check(project: Project, path: Path, *, strict: bool = False, file: 
         path, defaults=defaults, defaults_positions=project.config_positions if defaults else None, file=file
     )
     loaded.diagnostics.extend(check_site(loaded, project, strict=strict))
+    if loaded.site is not None:
+        from .i18n.translations import load_translations
+
+        loaded.translations, found = load_translations(loaded, project, strict=strict)
+        loaded.diagnostics.extend(found)
     return loaded
 
 

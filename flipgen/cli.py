@@ -306,11 +306,17 @@ def token_server(
 
 
 @main.command()
+@click.option("--overlay", is_flag=True, help="The schema of a translation overlay (`<slug>.<lang>.yaml`) instead.")
 @_verbosity
-def schema(out: Output) -> None:
+def schema(out: Output, overlay: bool) -> None:
     """Print the JSON Schema of a site file (for editor autocompletion)."""
     from .schema import json_schema_text
 
+    if overlay:
+        from .i18n.overlay import overlay_json_schema
+
+        click.echo(json.dumps(overlay_json_schema(), indent=2, sort_keys=True))
+        return
     click.echo(json_schema_text(), nl=False)
 
 
@@ -328,6 +334,10 @@ def init(out: Output, directory: Path) -> None:
         out.info(f"  kept    {path} (already there)")
     out.info(f"Next: cd {directory} && flipgen check && flipgen serve")
 
+
+from .i18n.cli import translations  # noqa: E402 - after the helpers it imports from here
+
+main.add_command(translations)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

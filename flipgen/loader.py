@@ -42,6 +42,7 @@ class Loaded:
     data: Any = None
     site: Site | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    translations: Any = None  # flipgen.i18n.Translations once checked, for the render stage
 
 
 def display_path(path: Path) -> str:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .errors import Diagnostic, UserError
 from .loader import Positions, load_config
-from .schema import Config
+from .schema import LANG, Config
 
 __all__ = ["Project", "open_project", "builtin_templates"]
 
 CONFIG_NAME = "flipgen.yaml"
+# `<stem>.<lang>.yaml` beside `<stem>.yaml` is a translation of that site, not a site.
+OVERLAY_NAME = re.compile(r"^(?P<stem>[^.]+)\.(?P<lang>" + LANG[1:-1] + r")\.ya?ml$")
 
 
 def builtin_templates() -> Path:
@@ -42,8 +46,7 @@ class Project:
     def output_dir(self) -> Path:
         return (self.root / self.config.output).resolve()
 
-    def site_files(self) -> list[Path]:
-        """Every `*.yaml`/`*.yml` directly in the sites folder, sorted for determinism."""
+    def _yaml_files(self) -> list[Path]:
         if not self.sites_dir.is_dir():
             return []
         return sorted(
@@ -51,6 +54,25 @@ class Project:
             for p in self.sites_dir.iterdir()
             if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith(".")
         )
+
+    def site_files(self) -> list[Path]:
+        """Every `*.yaml`/`*.yml` directly in the sites folder that is not an overlay, sorted."""
+        files = self._yaml_files()
+        stems = {p.stem for p in files}
+        return [p for p in files if not ((m := OVERLAY_NAME.match(p.name)) and m["stem"] in stems)]
+
+    @cached_property
+    def _overlays(self) -> dict[str, dict[str, Path]]:
+        index: dict[str, dict[str, Path]] = {}
+        for p in self._yaml_files():
+            m = OVERLAY_NAME.match(p.name)
+            if m:
+                index.setdefault(m["stem"], {}).setdefault(m["lang"], p)
+        return index
+
+    def overlay_files(self, site_file: Path) -> dict[str, Path]:
+        """The translation overlays of one site file: language tag → path (listed once per project)."""
+        return dict(self._overlays.get(site_file.stem, {}))
 
     def theme_dirs(self, theme: str) -> list[Path]:
         """Template folders in lookup order: the project's override, then the built-in theme."""

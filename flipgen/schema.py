@@ -29,6 +29,7 @@ __all__ = [
     "Seo",
     "WebhookTarget",
     "WEBHOOK_EVENTS",
+    "Locales",
     "FIELD_TYPES",
     "TEXT_TYPES",
     "CHOICE_TYPES",
@@ -221,19 +222,19 @@ class ScreenBase(Model):
 class FormScreen(ScreenBase):
     type: Literal["form"]
     fields: Annotated[list[FieldSpec], Field(min_length=1)]
-    button: str = "Continue"
+    button: str | None = Field(default=None, description="Default: the language's `continue` text.")
     next: Next = None
 
 
 class WinkScreen(ScreenBase):
     type: Literal["wink"]
-    button: str = "Connect account"
+    button: str | None = Field(default=None, description="Default: the language's `connect` text.")
     providers: list[str] | None = None
     top_providers: list[str] | None = None
     enable_upload: bool | None = None
     template_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     min_accounts: Annotated[int, Field(ge=0, le=50)] = 1
-    skip_label: str = "Skip for now"
+    skip_label: str | None = Field(default=None, description="Default: the language's `skip` text.")
     next: Next = None
 
 
@@ -255,10 +256,23 @@ class Seo(Model):
     og_image: str | None = None
 
 
+class Locales(Model):
+    """The languages a site is published in (docs/translations.md)."""
+
+    default: Annotated[str, Field(pattern=LANG, description="The language of the site file and of `dist/<slug>/`.")]
+    languages: Annotated[
+        list[Annotated[str, Field(pattern=LANG)]],
+        Field(
+            min_length=1, description="Every language, the default included; each other one has `<slug>.<lang>.yaml`."
+        ),
+    ]
+
+
 class Site(Model):
     title: Annotated[str, Field(min_length=1)]
     slug: Annotated[str, Field(pattern=SLUG)] | None = None
     lang: Annotated[str, Field(pattern=LANG)] = "en"
+    locales: Locales | None = None
     description: str | None = None
     theme: Annotated[str, Field(pattern=THEME)] = "default"
     brand: Brand = Field(default_factory=Brand)
@@ -334,6 +348,7 @@ class Config(Model):
     allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^\s/?#]+$")]] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
     embed: Embed = Field(default_factory=Embed)
+    locales: Locales | None = Field(default=None, description="Languages of every site that sets none itself.")
     csp: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Extra sources per CSP directive, added to the defaults, e.g. {img-src: [https://cdn.example]}",

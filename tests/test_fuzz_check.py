@@ -26,7 +26,7 @@ from flipgen.cli import main
 from flipgen.project import open_project
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = {p.name: p.read_text("utf-8") for p in sorted((REPO / "sites").glob("*.yaml"))}
+EXAMPLES = {p.name: p.read_text("utf-8") for p in open_project(REPO).site_files()}
 SETTINGS = settings(
     max_examples=120,
     deadline=None,
@@ -237,4 +237,6 @@ def test_unmutated_examples_are_clean(project: Path) -> None:
     """The baseline the mutations start from: each example alone checks clean."""
     for name, text in EXAMPLES.items():
         _write(project, name, text.encode())
+        for overlay in open_project(REPO).overlay_files(REPO / "sites" / name).values():
+            shutil.copy(overlay, project / "sites" / overlay.name)
         assert check_project(open_project(project), strict=True).diagnostics == []

@@ -17,10 +17,11 @@ from jsonschema import Draft202012Validator
 
 from flipgen.cli import main
 from flipgen.loader import parse_yaml, read_text
+from flipgen.project import open_project
 from flipgen.schema import json_schema
 
 REPO = Path(__file__).resolve().parent.parent
-SITES = sorted((REPO / "sites").glob("*.yaml")) + [REPO / "flipgen" / "starter" / "sites" / "welcome.yaml"]
+SITES = open_project(REPO).site_files() + [REPO / "flipgen" / "starter" / "sites" / "welcome.yaml"]
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 EXPECTED = {
     k: v for k, v in json.loads((INVALID / "expected.json").read_text("utf-8")).items() if not k.startswith("_")
