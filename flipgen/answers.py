@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from flipgen.conditions import evaluate
+from flipgen.i18n.locales import latin_digits
 from flipgen.jsregex import JS_WHITESPACE, PatternTimeout, fullmatch
 from flipgen.limits import METADATA_VALUE_MAX, PLACEHOLDER_RE, value_problem
 
@@ -224,6 +225,8 @@ def validate(spec: FieldData, value: object, text: Mapping[str, str] = DEFAULT_T
         values = value if isinstance(value, list) else [value]
         return fail("options") if any(v not in options for v in values) else None
     v = _js_string(value)
+    if kind in ("number", "tel"):  # Arabic-Indic, Thai… digits are checked as the digits they are
+        v = latin_digits(v)
     if _format_fails(str(kind), v):
         return fail(str(kind))
     min_length, max_length, pattern = spec.get("min_length"), spec.get("max_length"), spec.get("pattern")

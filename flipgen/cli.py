@@ -88,6 +88,7 @@ LAZY_COMMANDS = {
     "applications": "flipgen.applications.cli:applications_group",
     "db": "flipgen.store.cli:db_group",
     "invite": "flipgen.invites.cli:invite",
+    "translations": "flipgen.i18n.cli:translations",
     "webhooks": "flipgen.webhooks.cli:webhooks_group",
 }
 
@@ -334,10 +335,6 @@ def init(out: Output, directory: Path) -> None:
         out.info(f"  kept    {path} (already there)")
     out.info(f"Next: cd {directory} && flipgen check && flipgen serve")
 
-
-from .i18n.cli import translations  # noqa: E402 - after the helpers it imports from here
-
-main.add_command(translations)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

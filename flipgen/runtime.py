@@ -18,6 +18,7 @@ RUNTIME_DIR = Path(__file__).parent / "static" / "runtime"
 # Dependencies first; main.js last, as it starts the page.
 UNITS = (
     "util",
+    "language",
     "limits",
     "conditions",
     "validate",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from flipgen.answers import (
     validate,
     walk,
 )
+from flipgen.i18n.locales import builtin_strings
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS: dict[str, Any] = json.loads((ROOT / "tests" / "vectors" / "validation.json").read_text(encoding="utf-8"))
@@ -61,9 +61,10 @@ def test_path_vector(case: dict[str, Any]) -> None:
 
 
 def test_default_texts_are_the_themes() -> None:
-    # The server's messages must read like the page's: the theme's strings.html is the source.
-    source = (ROOT / "site_templates" / "default" / "strings.html").read_text(encoding="utf-8")
-    theme = dict(re.findall(r'^\s*"(\w+)": "([^"]*)",$', source, re.M))
+    # The server's messages must read like the page's: the built-in English UI text is the source
+    # (flipgen/i18n/strings/en.yaml; a plural map's `other` form).
+    english = builtin_strings("en") or {}
+    theme = {k: v["other"] if isinstance(v, dict) else v for k, v in english.items()}
     assert {k: theme[k] for k in DEFAULT_TEXT} == DEFAULT_TEXT
     assert VECTORS["text"] == DEFAULT_TEXT
 

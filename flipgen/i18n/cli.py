@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..cli import PROJECT, Output, _verbosity
 from ..errors import UserError
 from ..loader import Loaded, display_path
 from ..schema import LANG
 
-if TYPE_CHECKING:
-    from ..cli import Output
-
 __all__ = ["translations"]
-
-PROJECT = click.argument("project", required=False, type=click.Path(file_okay=True, dir_okay=True, path_type=Path))
-
-
-def _verbosity(f: Callable[..., None]) -> Callable[..., None]:
-    """flipgen.cli's -v/-q and error handling, looked up when the command runs: flipgen.cli
-    imports this module to register it, so it cannot be imported from here at load time."""
-
-    @click.option("-v", "--verbose", count=True, help="Say more (repeat for debug output).")
-    @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-    @functools.wraps(f)
-    def run(*args: Any, **kwargs: Any) -> None:
-        from ..cli import _verbosity as shell
-
-        shell(f)(*args, **kwargs)
-
-    return run
 
 
 translations: click.Group = click.Group(

@@ -24,6 +24,7 @@ __all__ = [
     "builtin_strings",
     "plural_category",
     "Text",
+    "latin_digits",
 ]
 
 STRINGS = Path(__file__).parent / "strings"
@@ -112,3 +113,15 @@ def builtin_strings(tag: str) -> dict[str, Text] | None:
 def plural_category(tag: str, n: float) -> str:
     """The CLDR cardinal category of ``n`` in ``tag`` (what Intl.PluralRules picks)."""
     return str(_babel(tag).plural_form(n))
+
+
+# The decimal digit blocks people type on phones (the runtime's language.js has the same list):
+# Arabic-Indic, Extended Arabic-Indic, Devanagari, Bengali, Tamil, Thai; plus the Arabic decimal
+# and thousands separators.
+_ZEROS = (0x660, 0x6F0, 0x966, 0x9E6, 0xBE6, 0xE50)
+_DIGITS = {zero + i: str(i) for zero in _ZEROS for i in range(10)} | {0x66B: ".", 0x66C: ","}
+
+
+def latin_digits(text: str) -> str:
+    """``text`` with native digits as 0-9, as the runtime normalises number and phone answers."""
+    return text.translate(_DIGITS)

@@ -1,5 +1,6 @@
 /* Form screens: read and fill the inputs, show what the answers say, validate on submit. */
 import { interp, route } from "./answers.js";
+import { latinDigits, pageLang } from "./language.js";
 import { go } from "./screens.js";
 import { answers, page, save } from "./state.js";
 import { announce, messages, text } from "./strings.js";
@@ -10,6 +11,9 @@ const section = () => page.sections[page.state.at];
 const inputs = (f) => all(section(), `[name="${f.id}"]`);
 const wrapper = (f) => section().querySelector(`[data-flip-field="${f.id}"]`);
 
+// Where a number is expected, digits typed in another script (Arabic-Indic, Thai…) count.
+const DIGITS = new Set(["number", "tel", "date"]);
+
 /** The answer an input holds now ("?" for text a number or date input could not parse). */
 export function read(f) {
   const els = inputs(f);
@@ -18,7 +22,9 @@ export function read(f) {
   if (f.type === "checkbox" || f.type === "consent") return els[0].checked;
   if (f.type === "radio") return on[0] || null;
   if (f.type === "checkboxes") return on;
-  return els[0].validity.badInput ? "?" : els[0].value.trim();
+  if (els[0].validity.badInput) return "?";
+  const v = els[0].value.trim();
+  return DIGITS.has(f.type) ? latinDigits(v) : v;
 }
 
 export function put(f, v) {
@@ -67,7 +73,7 @@ export function submitForm(sc) {
   const a = answers();
   const bad = [];
   for (const f of sc.fields) {
-    const problem = f.type !== "hidden" && has(a, f.id) ? validate(f, a[f.id], messages()) : null;
+    const problem = f.type !== "hidden" && has(a, f.id) ? validate(f, a[f.id], messages(), pageLang()) : null;
     if (f.type !== "hidden") mark(f, problem);
     if (problem) bad.push([f, problem]);
   }
@@ -86,5 +92,5 @@ export function changed(e) {
   page.state.raw[f.id] = read(f);
   save();
   refresh();
-  if (w.classList.contains("flip-invalid")) mark(f, validate(f, page.state.raw[f.id], messages()));
+  if (w.classList.contains("flip-invalid")) mark(f, validate(f, page.state.raw[f.id], messages(), pageLang()));
 }

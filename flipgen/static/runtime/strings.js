@@ -1,5 +1,6 @@
 /* What the visitor reads: the theme's UI text (the #flip-text block, strings.html) and the
    live region that announces changes to screen readers. Every text goes through text(). */
+import { pageLang, plural } from "./language.js";
 import { has } from "./util.js";
 
 let STRINGS = {};
@@ -11,10 +12,13 @@ export function useStrings(strings) {
 /** The theme's messages, for validate(). */
 export const messages = () => STRINGS;
 
-/** The text for `key`, `{n}` and the names in `more` filled in; the key itself if unknown. */
+/** The text for `key` (its plural form for `n`), `{n}` and the names in `more` filled in; the
+    key itself if unknown. */
 export function text(key, n, more) {
   const values = { n, ...more };
-  return (STRINGS[key] || key).replace(/\{(\w+)\}/g, (m, x) => (has(values, x) ? values[x] : m));
+  return String(plural(STRINGS[key], n, pageLang()) || key).replace(/\{(\w+)\}/g, (m, x) =>
+    has(values, x) ? values[x] : m,
+  );
 }
 
 /** Tell screen readers (the polite live region); re-set after a beat so repeats are read. */

@@ -1,5 +1,6 @@
 /* Validation. Rule names are the keys of a field's `messages` overrides; the default texts
    come from the theme's strings (strings.html), so a theme can translate them. */
+import { latinDigits, plural } from "./language.js";
 import { LIMITS, valueProblem } from "./limits.js";
 import { filled, has, num } from "./util.js";
 
@@ -34,20 +35,26 @@ function day(s) {
 /** Text as the token endpoint receives it: lists joined, whitespace runs collapsed. */
 export const metadataValue = (v) => [].concat(v).join(",").replace(/\s+/g, " ");
 
-/** First failing rule of an answer: {rule, message} or null. `text`: the theme's default messages. */
-export function validate(f, v, text) {
+/** First failing rule of an answer: {rule, message} or null. `text`: the page's UI strings,
+    whose plural forms are chosen for the rule's limit in `lang`. */
+export function validate(f, v, text, lang) {
   const t = f.type;
   const own = f.messages || {};
   const defaults = text || {};
   const fail = (rule, n, key) => ({
     rule,
-    message: String(own[rule] || (rule === t && own.format) || defaults[key || rule] || rule).replace("{n}", n),
+    message: String(own[rule] || (rule === t && own.format) || plural(defaults[key || rule], n, lang) || rule).replace(
+      "{n}",
+      n,
+    ),
   });
   if (t === "hidden") return null;
   if (!filled(v) || v === false) return f.required ? fail("required", "", EMPTY[t]) : null;
   if (t === "checkbox" || t === "consent") return null;
   if (f.options) return [].concat(v).some((x) => !f.options.includes(x)) ? fail("options") : null;
-  return formatRule(f, String(v), fail) || rangeRule(f, String(v), fail) || metadataRule(f, v, fail);
+  // Digits typed in another script (Arabic-Indic, Thai…) are checked as the digits they are.
+  const s = t === "number" || t === "tel" ? latinDigits(v) : String(v);
+  return formatRule(f, s, fail) || rangeRule(f, s, fail) || metadataRule(f, v, fail);
 }
 
 function formatRule(f, v, fail) {
