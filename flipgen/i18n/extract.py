@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from ..schema import Site
 from .locales import BUILTIN, builtin_strings
 from .overlay import lookup, units
@@ -18,6 +20,12 @@ SCHEMA_COMMENT = "# yaml-language-server: $schema=../flipgen.overlay.schema.json
 def _scalar(text: str) -> str:
     # A JSON string is a valid YAML double-quoted scalar, and needs no thought about `: ` or `#`.
     return json.dumps(text, ensure_ascii=False)
+
+
+def _plain_key(key: str) -> bool:
+    """Whether ``key`` reads back as the same text unquoted (`yes`, `no`, `1` would not)."""
+    simple = key.replace("_", "").replace("-", "").isalnum()
+    return simple and yaml.safe_load(f"{key}: 0") == {key: 0}
 
 
 def _comment(text: str, indent: str) -> list[str]:
@@ -54,7 +62,7 @@ def skeleton(site: Site, lang: str, source: str, existing: Any = None) -> str:
 
 def _emit(tree: dict[str, Any], indent: str, lines: list[str]) -> None:
     for key, value in tree.items():
-        name = key if key.replace("_", "").replace("-", "").isalnum() else _scalar(key)
+        name = key if _plain_key(key) else _scalar(key)
         if isinstance(value, dict):
             lines.append(f"{indent}{name}:")
             _emit(value, indent + "  ", lines)

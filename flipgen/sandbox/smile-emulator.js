@@ -272,7 +272,7 @@
   /** Replaces the page content and moves focus to its heading. */
   SmileLinkModal.prototype.page = function (title, kids) {
     var h2 = h("h2", { id: "sle-h", tabindex: "-1", text: title });
-    this.body.replaceChildren.apply(this.body, [h2].concat(kids));
+    this.body.replaceChildren.apply(this.body, [h2].concat(kids).filter(Boolean));
     h2.focus();
   };
 
