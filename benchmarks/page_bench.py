@@ -38,6 +38,22 @@ def gz(path: Path) -> int:
     return len(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
 
 
+def html_weights(dist: Path) -> None:
+    """Each page carries only its own language's strings: the largest page and each site's default."""
+    sizes = {p.relative_to(dist).as_posix(): gz(p) for p in dist.glob("*/**/index.html")}
+    for rel in sorted(r for r in sizes if r.count("/") == 1):
+        slug = rel.split("/")[0]
+        locales = {r: n for r, n in sizes.items() if r.startswith(slug + "/") and r != rel}
+        extra = (
+            f"; largest other language {max(locales, key=locales.__getitem__)} {max(locales.values())} B"
+            if locales
+            else ""
+        )
+        print(f"page HTML gzip -9: {rel} {sizes[rel]} B{extra}")
+    largest = max(sizes, key=sizes.__getitem__)
+    print(f"largest page HTML : {largest} {sizes[largest]} B gzip -9 (plus the shared flip.js + flip.css above)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,6 +95,7 @@ def main() -> int:
         project, dist = Path(tmp) / "project", Path(tmp) / "dist"
         shutil.copytree(REPO / "sites", project / "sites")
         build(project, output=dist, sandbox=True)
+        html_weights(dist)
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(dist)],

@@ -103,6 +103,8 @@ def runtime_assets(sandbox: bool) -> dict[str, tuple[str, bytes]]:
     sources = {
         "flip.js": minify.string("application/javascript", runtime_source()),
         "flip.css": minify.string("text/css", (STATIC / "flip.css").read_text(encoding="utf-8")),
+        # The language choice: loaded only by the pages of sites published in several languages.
+        "lang.js": minify.string("application/javascript", (STATIC / "lang.js").read_text(encoding="utf-8")),
     }
     out = {}
     for name, text in sources.items():
@@ -348,6 +350,7 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
     shared = {
         "runtime_js": "../" + runtime["flip.js"],
         "runtime_css": "../" + runtime["flip.css"],
+        "lang_js": "../" + runtime["lang.js"],
         "brand_assets": brand_assets,
         "sdk_url": sdk_url,
         "sandbox": options.sandbox,
@@ -399,7 +402,7 @@ def _page_context(
             for k, v in shared["brand_assets"].items()
         }
         context["brand_assets"] = deeper
-        for key in ("runtime_js", "runtime_css", "sdk_url"):
+        for key in ("runtime_js", "runtime_css", "lang_js", "sdk_url"):
             if "://" not in context[key]:
                 context[key] = page.prefix + context[key]
     if len(pages) > 1:

@@ -1,10 +1,10 @@
 // Plural selection in the browser runtime agrees with the shared vectors (tests/vectors/plurals.json),
 // which tests/test_i18n.py checks against Babel: the build and the page pick the same sentence.
-// Also: native digits, and matching a browser language to the site's languages.
+// Also: native digits.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { latinDigits, matchLang, plural } from "../../flipgen/static/runtime/language.js";
+import { latinDigits, plural } from "../../flipgen/static/runtime/language.js";
 import { validate } from "./runtime.mjs";
 
 const vectors = JSON.parse(readFileSync(new URL("../vectors/plurals.json", import.meta.url), "utf8"));
@@ -66,14 +66,4 @@ test("validators accept native digits where a number is expected", () => {
   assert.equal(validate(number, "٤x", T, "ar").message, "NUM");
   const tel = { id: "t", type: "tel", required: true, messages: {} };
   assert.equal(validate(tel, "٠٥٠١٢٣٤٥٦٧", { tel: "TEL" }, "ar"), null);
-});
-
-test("a browser language matches the site's languages by tag, then by language", () => {
-  const langs = ["en", "es-419", "zh-Hans", "ar"];
-  assert.equal(matchLang("es-MX", langs), "es-419");
-  assert.equal(matchLang("ES-419", langs), "es-419");
-  assert.equal(matchLang("zh-CN", langs), "zh-Hans");
-  assert.equal(matchLang("ar-EG", langs), "ar");
-  assert.equal(matchLang("fr", langs), null);
-  assert.equal(matchLang(null, langs), null);
 });

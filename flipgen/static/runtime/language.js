@@ -1,9 +1,6 @@
-/* Languages: plural choice, digits typed in other scripts, and which language's page to show.
-   A site in several languages has one page per language (`<slug>/` for the default,
-   `<slug>/<lang>/` for the others); the journey block names them in `langs`, default first. */
+/* Languages: plural forms and digits typed in other scripts. (Which language's page a visitor
+   sees is static/lang.js, loaded only by sites published in several languages.) */
 import { isObj } from "./util.js";
-
-const CHOICE = "flipgen:lang";
 
 /** The page's language (<html lang>). */
 export const pageLang = () => document.documentElement.lang || "en";
@@ -22,75 +19,13 @@ export function plural(value, n, lang) {
 }
 
 // Zeros of the decimal digit blocks people type on phones: Arabic-Indic, Extended Arabic-Indic
-// (Persian, Urdu), Devanagari, Bengali, Tamil, Thai.
+// (Persian, Urdu), Devanagari, Bengali, Tamil, Thai. U+066B is the Arabic decimal separator.
 const ZEROS = [0x660, 0x6f0, 0x966, 0x9e6, 0xbe6, 0xe50];
-const NATIVE = /[\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09ef\u0be6-\u0bef\u0e50-\u0e59\u066b\u066c]/g;
 
-/** `s` with native digits as 0-9 (and the Arabic decimal and thousands marks as `.` and `,`). */
+/** `s` with native digits as 0-9 (and the Arabic decimal separator as `.`). */
 export function latinDigits(s) {
-  return String(s).replace(NATIVE, (d) => {
+  return String(s).replace(/[٠-٩۰-۹०-९০-৯௦-௯๐-๙٫]/g, (d) => {
     const c = d.charCodeAt(0);
-    if (c === 0x66b) return ".";
-    if (c === 0x66c) return ",";
-    const zero = ZEROS.find((z) => c >= z && c <= z + 9);
-    return String(c - zero);
+    return c === 0x66b ? "." : c - ZEROS.find((z) => c >= z && c <= z + 9);
   });
-}
-
-/** The language of `langs` a tag asks for: exact, else by its first subtag (es-MX → es-419). */
-export function matchLang(tag, langs) {
-  if (!tag) return null;
-  const t = String(tag).toLowerCase();
-  const primary = (x) => x.toLowerCase().split("-")[0];
-  return langs.find((l) => l.toLowerCase() === t) || langs.find((l) => primary(l) === primary(t)) || null;
-}
-
-function remember(lang) {
-  try {
-    localStorage.setItem(CHOICE, lang);
-  } catch {
-    // Storage off: the choice lasts as long as the page.
-  }
-}
-
-function saved() {
-  try {
-    return localStorage.getItem(CHOICE);
-  } catch {
-    return null;
-  }
-}
-
-/** Relative URL of `lang`'s page from this one. */
-function pageOf(journey, lang) {
-  const up = journey.lang === journey.langs[0] ? "./" : "../";
-  return up + (lang === journey.langs[0] ? "" : lang + "/");
-}
-
-/** The language to show: `?lang=` > the visitor's saved choice > the browser's languages > this
-    page. Only the default page follows the saved choice and the browser (the other pages are
-    where those lead), so the pages can never send the visitor round in a loop. True when the
-    page is being replaced by another language's. */
-export function chooseLanguage(journey) {
-  const langs = journey.langs;
-  if (!langs) return false;
-  const asked = matchLang(new URLSearchParams(location.search).get("lang"), langs);
-  if (asked) remember(asked);
-  const onDefault = journey.lang === langs[0];
-  const browser = () => (navigator.languages || [navigator.language]).map((t) => matchLang(t, langs)).find(Boolean);
-  const want = asked || (onDefault ? matchLang(saved(), langs) || browser() : null);
-  if (!want || want === journey.lang) return false;
-  location.replace(pageOf(journey, want) + location.search + location.hash);
-  return true;
-}
-
-/** The language links keep the link's query (the journey's params) and remember the choice. */
-export function languageLinks() {
-  const query = new URLSearchParams(location.search);
-  query.delete("lang");
-  const rest = query.toString();
-  for (const a of document.querySelectorAll("[data-flip-lang]")) {
-    if (rest) a.href = a.getAttribute("href").split("?")[0] + "?" + rest;
-    a.addEventListener("click", () => remember(a.dataset.flipLang));
-  }
 }

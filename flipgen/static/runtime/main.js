@@ -1,7 +1,6 @@
 /* Start: read the journey, resume the session or take the params from the query string, and
    listen. Runs last: every other unit is defined by then. */
 import { framed, watchHeight } from "./embed.js";
-import { chooseLanguage, languageLinks } from "./language.js";
 import { changed, submitForm } from "./form.js";
 import { useLimits } from "./limits.js";
 import { back, emit, go, show } from "./screens.js";
@@ -46,8 +45,8 @@ function listen() {
 
 function boot() {
   const journey = json("flip-journey");
-  if (!journey || chooseLanguage(journey)) return;
-  languageLinks();
+  // lang.js is taking the visitor to their language's page.
+  if (!journey || document.documentElement.hasAttribute("data-flip-leaving")) return;
   useLimits(journey.limits);
   useStrings(json("flip-text"));
   usePage(journey);
