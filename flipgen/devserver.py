@@ -839,7 +839,7 @@ class Session:
                     and path.suffix in (".yaml", ".yml")
                     and not path.name.startswith(".")
                 ):
-                    sites.add(path)
+                    sites.add(project.site_of(path) or path)  # an overlay rebuilds the site it translates
                 elif path == project.sites_dir:
                     full_reason = full_reason or builder.rel(path)
                 elif not path.is_dir():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 from .errors import Diagnostic, UserError
@@ -33,6 +32,7 @@ class Project:
     config: Config
     config_positions: Positions
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _overlay_index: tuple[int, dict[str, dict[str, Path]]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def config_path(self) -> Path:
@@ -61,18 +61,36 @@ class Project:
         stems = {p.stem for p in files}
         return [p for p in files if not ((m := OVERLAY_NAME.match(p.name)) and m["stem"] in stems)]
 
-    @cached_property
     def _overlays(self) -> dict[str, dict[str, Path]]:
-        index: dict[str, dict[str, Path]] = {}
-        for p in self._yaml_files():
-            m = OVERLAY_NAME.match(p.name)
-            if m:
-                index.setdefault(m["stem"], {}).setdefault(m["lang"], p)
-        return index
+        # Listed once per change of the folder (its mtime moves when a file is added, removed
+        # or renamed), not once per site: a thousand sites would list it a thousand times.
+        try:
+            stamp = self.sites_dir.stat().st_mtime_ns
+        except OSError:
+            return {}
+        if self._overlay_index is None or self._overlay_index[0] != stamp:
+            index: dict[str, dict[str, Path]] = {}
+            for p in self._yaml_files():
+                m = OVERLAY_NAME.match(p.name)
+                if m:
+                    index.setdefault(m["stem"], {}).setdefault(m["lang"], p)
+            self._overlay_index = (stamp, index)
+        return self._overlay_index[1]
 
     def overlay_files(self, site_file: Path) -> dict[str, Path]:
-        """The translation overlays of one site file: language tag → path (listed once per project)."""
-        return dict(self._overlays.get(site_file.stem, {}))
+        """The translation overlays of one site file: language tag → path."""
+        return dict(self._overlays().get(site_file.stem, {}))
+
+    def site_of(self, path: Path) -> Path | None:
+        """The site file an overlay translates (None when ``path`` is not an overlay)."""
+        m = OVERLAY_NAME.match(path.name)
+        if m is None or path.parent.resolve() != self.sites_dir:
+            return None
+        for ext in (".yaml", ".yml"):
+            base = path.with_name(m["stem"] + ext)
+            if base.is_file():
+                return base
+        return None
 
     def theme_dirs(self, theme: str) -> list[Path]:
         """Template folders in lookup order: the project's override, then the built-in theme."""

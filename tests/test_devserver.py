@@ -213,6 +213,19 @@ def test_an_asset_edit_rebuilds_its_site(project: Path, server: Server) -> None:
     assert src and b"edited" in server.get(f"/{ACME}/{src.group(1)}")[2]
 
 
+def test_an_overlay_edit_rebuilds_the_site_it_translates(project: Path, server: Server) -> None:
+    assert b"Tentang Anda" in server.get(f"/{ACME}/id/")[2]
+    overlay = project / "sites" / f"{ACME}.id.yaml"
+    mark = server.mark()
+    save(overlay, overlay.read_text(encoding="utf-8").replace("title: Tentang Anda", "title: Tentang Anda (baru)"))
+    server.wait_for(rf"^rebuilt {ACME} in \d+ ms$", after=mark)
+    assert b"Tentang Anda (baru)" in server.get(f"/{ACME}/id/")[2]
+    mark = server.mark()
+    save(project / "sites" / f"{ACME}.ms.yaml", "title: Sahkan pendapatan anda\n")  # a new overlay, not listed
+    server.wait_for(rf"^rebuilt {ACME} in \d+ ms", after=mark)
+    assert "acme-income.ms.yaml:1:1" in server.output and "not published" in server.output
+
+
 def test_rename_on_save_and_editor_droppings_make_exactly_one_rebuild(project: Path, server: Server) -> None:
     path = site_file(project)
     sites = project / "sites"

@@ -231,6 +231,19 @@ def test_unknown_ui_keys_and_unlisted_overlays_are_reported(project: Path) -> No
     assert unlisted.file.endswith("sites/shop.th.yaml")
 
 
+def test_a_language_without_builtin_text_needs_every_ui_string(project: Path) -> None:
+    (project / "flipgen.yaml").write_text("locales:\n  default: en\n  languages: [en, ar, es-419, fr]\n", "utf-8")
+    result = CliRunner().invoke(main, ["translations", "extract", str(project), "--lang", "fr"])
+    assert result.exit_code == 0, result.output
+    skeleton = (project / "sites" / "shop.fr.yaml").read_text("utf-8")
+    assert '  # Continue\n  continue: ""\n' in skeleton and '  problems:\n    other: ""\n' in skeleton
+    found = [d for d in diags(project) if d.code == "missing-translation" and "UI text" in d.message]
+    assert len(found) == 1 and "add continue, back, connect" in found[0].message
+    filled = re.sub(r'^(  \w+): ""$', r"\1: x", skeleton, flags=re.M).replace('    other: ""', "    other: x {n}")
+    (project / "sites" / "shop.fr.yaml").write_text(filled, "utf-8")
+    assert not [d for d in diags(project) if "UI text" in d.message]
+
+
 def test_an_overlay_with_a_schema_error_is_positioned(project: Path) -> None:
     write(project, "shop.ar.yaml", "screens:\n  about:\n    titel: x\n")
     bad = [d for d in diags(project) if d.severity == "error"]

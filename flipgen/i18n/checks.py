@@ -14,13 +14,17 @@ from typing import Any, Literal
 from ..errors import Diagnostic
 from ..loader import did_you_mean
 from ..schema import FormScreen, Site
-from .locales import builtin_strings, locale_info
+from .locales import BUILTIN, builtin_strings, locale_info
 from .overlay import LoadedOverlay, lookup, units
 
 __all__ = ["check_overlay", "placeholders", "braces"]
 
 VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}")
 BRACE = re.compile(r"(?<!\$)\{(\w+)\}")
+
+
+def _texts(value: object) -> list[str]:
+    return [str(t) for t in value.values()] if isinstance(value, dict) else [str(value)]
 
 
 def placeholders(text: str) -> set[str]:
@@ -136,6 +140,13 @@ class _Check:
         assert overlay is not None
         english = builtin_strings("en") or {}
         needed = locale_info(self.ov.lang).plurals
+        if self.ov.lang not in BUILTIN:
+            # No built-in text for this language: every UI string the overlay leaves out is English.
+            left = [k for k in english if not any(t.strip() for t in _texts(overlay.ui.get(k, "")))]
+            if left:
+                shown = ", ".join(left[:6]) + (f" and {len(left) - 6} more" if len(left) > 6 else "")
+                msg = f"flipgen has no `{self.ov.lang}` UI text: add {shown} under `ui:` (`flipgen translations extract` lists them)"
+                self.warn(("ui",), msg, "missing-translation", at_key=True)
         for key, text in overlay.ui.items():
             path = ("ui", key)
             if key not in english:
