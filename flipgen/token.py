@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flipgen.errors import UserError
+from flipgen.schema import LANG
 from flipgen.smile import (
     DEFAULT_HOST,
     Credentials,
@@ -358,9 +360,11 @@ class TokenApp:
     # -- the two operations
 
     async def _mint(self, payload: Any, record: dict[str, Any]) -> bytes:
-        fields = _expect_fields(payload, required=("site",), optional=("metadata", "screen"))
+        fields = _expect_fields(payload, required=("site",), optional=("metadata", "screen", "locale"))
         site, settings = self._site_settings(fields, record)
         metadata = _check_metadata(fields.get("metadata"), site)
+        if fields.get("locale") is not None:
+            record["locale"] = _check_locale(fields["locale"])
         token = await self._upstream(self.smile.create_user(metadata), record)
         return _token_answer(token, settings)
 
@@ -538,6 +542,13 @@ def _expect_fields(payload: Any, *, required: tuple[str, ...], optional: tuple[s
         problems += [f"unknown field `{name[:50]}`" for name in unknown]
         raise ApiError(400, "invalid_request", f"The request has {'; '.join(problems)}. It takes the fields {example}.")
     return payload
+
+
+def _check_locale(locale: Any) -> str:
+    """The page's language (docs/translations.md): a BCP 47 tag, kept with the request's log line."""
+    if not isinstance(locale, str) or len(locale) > 35 or not re.fullmatch(LANG, locale):
+        raise ApiError(400, "invalid_request", '`locale` must be the page\'s language tag, e.g. "id" or "es-419".')
+    return locale
 
 
 def _check_metadata(metadata: Any, site: Site) -> dict[str, str]:
@@ -731,6 +742,12 @@ def openapi_document(token_paths: Iterable[str], sites: list[str], screens: list
                     "properties": {
                         "site": site,
                         "screen": screen,
+                        "locale": {
+                            "type": "string",
+                            "maxLength": 35,
+                            "pattern": LANG,
+                            "description": "the page's language (BCP 47), e.g. `id`, `es-419`",
+                        },
                         "metadata": {
                             "type": "object",
                             "nullable": True,

@@ -151,6 +151,19 @@ def test_mints_a_token_with_the_sites_widget_settings(start: Callable[..., Live]
     )
 
 
+def test_the_pages_language_is_accepted_and_logged(
+    start: Callable[..., Live], caplog: pytest.LogCaptureFixture
+) -> None:
+    live = start()
+    caplog.set_level(logging.INFO, logger="flipgen.token")
+    assert live.mint({"site": "acme-income", "locale": "es-419"}).status_code == 200
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "flipgen.token"]
+    assert lines[-1]["locale"] == "es-419"
+    for bad in ("english please", 7, "x" * 40):
+        response = live.mint({"site": "acme-income", "locale": bad})
+        assert response.status_code == 400 and "`locale`" in response.json()["error"]["message"]
+
+
 def test_a_named_screen_overrides_the_site_settings(start: Callable[..., Live]) -> None:
     live = start()
     body = live.mint({"site": "acme-income", "screen": "connect-gig"}).json()

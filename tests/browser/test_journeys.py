@@ -165,6 +165,7 @@ def test_token_request_sends_only_declared_metadata(tab: Tab, env: Env) -> None:
                 "site": "acme-income",
                 "screen": "connect-payroll",
                 "metadata": {"ref": "abc_1", "email": "ada@example.com"},
+                "locale": "en",  # the page's language (issue 13)
             },
         }
     ]

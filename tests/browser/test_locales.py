@@ -171,6 +171,9 @@ def test_each_locale_completes_in_its_language(tab: Tab, env: Env, slug: str, la
     TOURS[slug](page, visit, env, lang)
     assert len(seen) >= 5
     assert not tab.csp_violations()
+    mints = [r["body"] for r in tab.token_bodies if not r["url"].endswith("/refresh")]
+    assert all(body["locale"] == lang for body in mints)
+    assert mints or slug != "acme-income", "the acme tour connects an account: the token call carries the language"
 
 
 # --- validation speaks the page's language ---------------------------------------------------

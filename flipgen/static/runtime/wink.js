@@ -2,6 +2,7 @@
    accounts connected, move on when there are enough. */
 import { metadata, route } from "./answers.js";
 import { callEndpoint, failure } from "./api.js";
+import { pageLang } from "./language.js";
 import { metadataProblems } from "./limits.js";
 import { emit, go } from "./screens.js";
 import { answers, page, save } from "./state.js";
@@ -46,7 +47,10 @@ async function token(sc) {
   const refreshing = !!S.uid;
   const body = { site: page.journey.site, screen: sc.id };
   if (refreshing) body.userId = S.uid;
-  else body.metadata = metadata(page.journey, answers());
+  else {
+    body.metadata = metadata(page.journey, answers());
+    body.locale = pageLang(); // the language the visitor uses, for the application record
+  }
   if (body.metadata && metadataProblems(body.metadata).length) throw failure("refused", "invalid_metadata");
   let d;
   try {
