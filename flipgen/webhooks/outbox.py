@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..schema import WebhookTarget
@@ -203,18 +203,6 @@ def claim(store: Store, render: Render, *, limit: int, now: datetime | None = No
                 _finish(conn, row.id, now, status="failed", last_error=reason)
                 continue
             body = row.body.encode() if row.body is not None else render(row.event, row.site)
-            conn.execute(
-                update(webhook_deliveries)
-                .where(d.id == row.id)
-                .values(
-                    status="sending",
-                    claim=token,
-                    attempts=d.attempts + 1,
-                    next_attempt_at=now + LEASE,
-                    body=body.decode(),
-                    updated_at=now,
-                )
-            )
             claimed.append(
                 Claimed(
                     row.id,
@@ -227,6 +215,20 @@ def claim(store: Store, render: Render, *, limit: int, now: datetime | None = No
                     row.endpoint_id,
                     body,
                 )
+            )
+        if claimed:  # one executemany, not one round trip per row
+            conn.execute(
+                update(webhook_deliveries)
+                .where(d.id == bindparam("_id"))
+                .values(
+                    status="sending",
+                    claim=token,
+                    attempts=d.attempts + 1,
+                    next_attempt_at=now + LEASE,
+                    body=bindparam("_body"),
+                    updated_at=now,
+                ),
+                [{"_id": c.id, "_body": c.body.decode()} for c in claimed],
             )
         return claimed
 
@@ -245,22 +247,50 @@ def record(
     """Write what each attempt got, all in one transaction (a batch of sends costs one commit)."""
     now = now or _now()
     d = webhook_deliveries.c
-    with store.write() as conn:
-        for claimed, outcome in results:
-            mine = and_(d.id == claimed.id, d.claim == claimed.claim)
-            common = {"claim": None, "updated_at": now, "last_status": outcome.status, "last_error": outcome.error}
-            if outcome.ok:
-                values: dict[str, Any] = {**common, "status": "delivered", "delivered_at": now, "last_error": None}
-            elif outcome.gone:
-                values = {**common, "status": "failed", "last_error": "410 Gone: the endpoint is disabled"}
-                _disable(conn, claimed.endpoint_id, now)
+    rows: list[dict[str, Any]] = []
+    gone: set[str] = set()
+    for claimed, outcome in results:
+        row = {
+            "_id": claimed.id,
+            "_claim": claimed.claim,
+            "_status": "pending",
+            "_last_status": outcome.status,
+            "_last_error": outcome.error,
+            "_delivered_at": None,
+            "_next": now,
+        }
+        if outcome.ok:
+            row.update(_status="delivered", _delivered_at=now, _last_error=None)
+        elif outcome.gone:
+            row.update(_status="failed", _last_error="410 Gone: the endpoint is disabled")
+            gone.add(claimed.endpoint_id)
+        else:
+            delay = policy.delay(claimed.attempts, outcome.retry_after)
+            if delay is None:
+                row.update(_status="failed")
             else:
-                delay = policy.delay(claimed.attempts, outcome.retry_after)
-                if delay is None:
-                    values = {**common, "status": "failed"}
-                else:
-                    values = {**common, "status": "pending", "next_attempt_at": now + timedelta(seconds=delay)}
-            conn.execute(update(webhook_deliveries).where(mine).values(values))
+                row.update(_next=now + timedelta(seconds=delay))
+        rows.append(row)
+    if not rows:
+        return
+    with store.write() as conn:
+        # Only while the row still carries this attempt's claim: a late result changes nothing.
+        conn.execute(
+            update(webhook_deliveries)
+            .where(d.id == bindparam("_id"), d.claim == bindparam("_claim"))
+            .values(
+                status=bindparam("_status"),
+                claim=None,
+                last_status=bindparam("_last_status"),
+                last_error=bindparam("_last_error"),
+                delivered_at=bindparam("_delivered_at"),
+                next_attempt_at=bindparam("_next"),
+                updated_at=now,
+            ),
+            rows,
+        )
+        for endpoint in gone:
+            _disable(conn, endpoint, now)
 
 
 def _disable(conn: Connection, endpoint: str, now: datetime) -> None:
