@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..schema import WebhookTarget
@@ -27,7 +27,7 @@ from ..store import applications as apps
 from ..store.applications import Application
 from .events import new_event, new_msg_id
 from .schedule import RetryPolicy
-from .tables import webhook_deliveries, webhook_endpoints
+from .tables import smile_accounts, smile_events, webhook_deliveries, webhook_endpoints
 
 __all__ = [
     "Claimed",
@@ -136,6 +136,27 @@ def enqueue(
 def _on_application_change(conn: Connection, event: str, application: Application) -> None:
     # The change's own time, so the event's timestamp is when it happened.
     enqueue(conn, event, application, now=application.updated_at)
+
+
+@apps.on_delete
+def _forget(conn: Connection, removed: list[Application]) -> None:
+    """Deleting applications (delete, purge, a person's erasure) deletes what webhooks kept about them.
+
+    Their deliveries go (queued ones included: they carry the answers), and the Smile events and
+    account states of their Smile users, unless another application of the same user remains.
+    """
+    if not removed:
+        return
+    ids = [a.id for a in removed]
+    conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.application_id.in_(ids)))
+    users = {a.smile_user_id for a in removed if a.smile_user_id}
+    if users:
+        a = apps.applications.c
+        kept = set(conn.execute(select(a.smile_user_id).where(a.smile_user_id.in_(users), a.id.not_in(ids))).scalars())
+        gone = list(users - kept)
+        if gone:
+            conn.execute(delete(smile_events).where(smile_events.c.user_id.in_(gone)))
+            conn.execute(delete(smile_accounts).where(smile_accounts.c.user_id.in_(gone)))
 
 
 @dataclass(frozen=True)

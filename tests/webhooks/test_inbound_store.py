@@ -151,3 +151,21 @@ def test_invite_events_keep_the_invitation_ledger_current(store: Store) -> None:
     with store.read() as conn:
         (invite,) = ledger.rows(conn)
     assert invite.smile_status == "LINKED" and invite.application_id == app.id
+
+
+def test_erasing_an_application_erases_its_events_deliveries_and_accounts(store: Store) -> None:
+    sync_endpoints(store, [WebhookTarget(url="http://127.0.0.1:1/h", events=["all"], secret_env="S")])
+    gone = application(store, "tenant-erase")
+    kept = application(store, "tenant-keep")
+    with store.write() as conn:
+        apps.submit(conn, gone.id, answers={"email": "erase.me@example.com"})
+    for user in ("tenant-erase", "tenant-keep"):
+        receive(store, ev.account_connected(user, f"a-{user}"))
+        receive(store, ev.session_completed(user))
+    with store.write() as conn:
+        assert [a.id for a in apps.erase(conn, field="email", value="ERASE.ME@example.com")] == [gone.id]
+    with store.read() as conn:
+        deliveries = conn.execute(select(webhook_deliveries.c.application_id)).scalars().all()
+        users = set(conn.execute(select(smile_events.c.user_id)).scalars())
+        assert account_states(conn, "tenant-erase") == [] and len(account_states(conn, "tenant-keep")) == 1
+    assert set(deliveries) == {kept.id} and users == {"tenant-keep"}
