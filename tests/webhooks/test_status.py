@@ -19,8 +19,12 @@ from . import smile_events as ev
 SITE = "title: Loan\nscreens:\n  - {id: about, type: form, fields: [{id: email, type: email, label: Email}], next: done}\n  - {id: done, type: end}\n"
 
 
-def run(db_url: str, root: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, [*args, "--project", str(root), "--database", db_url], catch_exceptions=False)
+def run(db_url: str, root: Path, *args: str, app_id: str | None = None) -> str:
+    # An id may start with `-`: after `--` click does not read it as an option.
+    tail = ["--", app_id] if app_id is not None else []
+    result = CliRunner().invoke(
+        main, [*args, "--project", str(root), "--database", db_url, *tail], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -45,12 +49,12 @@ def test_show_and_export_include_the_verified_accounts(db_url: str, tmp_path: Pa
     finally:
         store.close()
 
-    shown = run(db_url, root, "applications", "show", verified.id)
+    shown = run(db_url, root, "applications", "show", app_id=verified.id)
     assert "Verified accounts (from Smile's webhooks)" in shown
     assert "account  a-1" in shown and "sss_ph" in shown and "connected  2026-01-02T03:00:00Z" in shown
     assert "failed (INVALID_CREDENTIALS)" in shown and "upload   archive-1" in shown
     assert "Data revoked: yes" in shown and "Smile session completed 2026-01-02T03:03:00Z" in shown
-    assert "none reported by Smile yet" in run(db_url, root, "applications", "show", plain.id)
+    assert "none reported by Smile yet" in run(db_url, root, "applications", "show", app_id=plain.id)
 
     rows = list(csv.reader(io.StringIO(run(db_url, root, "applications", "export", "--header", "ids"))))
     by_id = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
