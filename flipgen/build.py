@@ -25,15 +25,16 @@ import jinja2
 from markupsafe import Markup
 
 from . import __version__
-from .checks import effective_next, load_and_check, run_sites
+from .checks import load_and_check, run_sites
 from .errors import CheckFailed, Diagnostic, UserError
 from .i18n.pages import PageVariant, alternates, variants
-from .limits import for_runtime
 from .loader import Loaded, display_path
+from .manifest import MANIFEST_NAME, EmbedSettings, Manifest, SiteEntry, journey_data, site_entry
+from .manifest import read as read_manifest
 from .markdown import render_block, render_inline, render_text
 from .project import Project, open_project
 from .runtime import runtime_source
-from .schema import FormScreen, Site, WinkScreen
+from .schema import Site, WinkScreen
 
 __all__ = [
     "build",
@@ -46,12 +47,10 @@ __all__ = [
     "render_site",
     "shared_files",
     "write_atomic",
-    "load_manifest",
     "MANIFEST_NAME",
     "runtime_assets",
 ]
 
-MANIFEST_NAME = "flipgen-manifest.json"
 STATIC = Path(__file__).parent / "static"
 EMULATOR_JS = Path(__file__).parent / "sandbox" / "smile-emulator.js"
 SMILE_HOSTS = "https://*.smileapi.io"
@@ -79,7 +78,8 @@ class Plan:
     """Everything a build writes, as bytes by relative path, plus the manifest entries."""
 
     files: dict[str, bytes] = field(default_factory=dict)
-    sites: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sites: dict[str, SiteEntry] = field(default_factory=dict)
+    manifest: Manifest = field(default_factory=Manifest)
 
 
 def _hash(data: bytes) -> str:
@@ -154,67 +154,6 @@ def _origin(url: str) -> str | None:
     if parts.scheme in ("http", "https") and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
     return None
-
-
-def _wink_settings(site: Site, screen: WinkScreen) -> dict[str, Any]:
-    wink = site.wink
-    return {
-        "template_id": screen.template_id or (wink.template_id if wink else None),
-        "providers": list(screen.providers if screen.providers is not None else (wink.providers if wink else [])),
-        "top_providers": list(
-            screen.top_providers if screen.top_providers is not None else (wink.top_providers if wink else [])
-        ),
-        "enable_upload": bool(
-            screen.enable_upload if screen.enable_upload is not None else (wink.enable_upload if wink else False)
-        ),
-    }
-
-
-def _journey(site: Site, token_endpoint: str, sandbox: bool, embed_origins: Sequence[str] = ()) -> dict[str, Any]:
-    """The data block flip.js runs on (docs/internals.md): rules only, never code."""
-    screens = []
-    for i, screen in enumerate(site.screens):
-        entry: dict[str, Any] = {"id": screen.id, "type": screen.type, "next": effective_next(site, i)}
-        if isinstance(screen, FormScreen):
-            entry["fields"] = [
-                {
-                    "id": f.id,
-                    "type": f.type,
-                    "label": f.label,
-                    "required": f.required,
-                    "min_length": f.min_length,
-                    "max_length": f.max_length,
-                    "pattern": f.pattern,
-                    "min": f.min,
-                    "max": f.max,
-                    "step": f.step,
-                    "options": [o.value for o in f.options] if f.options is not None else None,
-                    "messages": dict(f.messages),
-                    "show_if": f.show_if,
-                    "metadata": f.metadata,
-                    "value": f.value,
-                    "default": f.default,
-                }
-                for f in screen.fields
-            ]
-        elif isinstance(screen, WinkScreen):
-            entry["wink"] = {**_wink_settings(site, screen), "min_accounts": screen.min_accounts}
-        screens.append(entry)
-    return {
-        "v": 1,
-        "site": site.slug,
-        "title": site.title,
-        "token_endpoint": token_endpoint,
-        "sandbox": sandbox,
-        "limits": for_runtime(),
-        "params": [
-            {"name": p.name, "required": p.required, "pattern": p.pattern, "metadata": p.metadata} for p in site.params
-        ],
-        "screens": screens,
-        "on_complete": {"redirect": site.on_complete.redirect, "post_message": site.on_complete.post_message},
-        # The only parents the runtime posts messages to (flipgen.yaml `embed.allowed_origins`).
-        "embed": {"allowed_origins": list(embed_origins)},
-    }
 
 
 def _csp(
@@ -295,7 +234,7 @@ class Options:
     embed_origins: tuple[str, ...] = ()
 
 
-def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dict[str, Any]]:
+def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], SiteEntry]:
     """Render one checked site: its files (relative to the output folder) and manifest entry."""
     site = loaded.site
     assert site is not None and site.slug is not None
@@ -357,38 +296,20 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], dic
         "csp": _csp_text(policy, meta=True),
     }
     pages = variants(site, loaded.translations)
+    journeys = []
     for page in pages:
-        journey = _journey(page.site, token_endpoint, options.sandbox, options.embed_origins)
+        journey = journey_data(page.site, token_endpoint, options.sandbox, options.embed_origins)
         context = _page_context(shared, page, pages, page_url, journey)
         _render(env, slug, context, files, page.path, "page.html")
+        journeys.append(journey)
     _render(env, slug, {**shared, "site": site, "page_url": page_url}, files, "embed.js", "embed.js")
 
     if page_url:
         files[f"{slug}/qr.svg"] = _qr_svg(page_url, site.brand.colors.text)
 
-    manifest_entry = {
-        "title": site.title,
-        "token_endpoint": token_endpoint,
-        "metadata_keys": sorted(
-            [p.name for p in site.params if p.metadata]
-            + [f.id for s in site.screens if isinstance(s, FormScreen) for f in s.fields if f.metadata]
-        ),
-        "wink": (
-            {
-                "template_id": wink.template_id,
-                "providers": list(wink.providers),
-                "top_providers": list(wink.top_providers),
-                "enable_upload": wink.enable_upload,
-            }
-            if wink
-            else None
-        ),
-        "screens": {s.id: _wink_settings(site, s) for s in site.screens if isinstance(s, WinkScreen)},
-        "noindex": site.seo.noindex,
-        "csp": _csp_text(policy, meta=False),
-        "locales": [p.lang for p in pages],
-    }
-    return files, manifest_entry
+    # The manifest keeps the default language's journey: answers are checked against it.
+    entry = site_entry(site, token_endpoint=token_endpoint, journey=journeys[0], csp=_csp_text(policy, meta=False))
+    return files, entry.model_copy(update={"locales": [p.lang for p in pages]})
 
 
 def _page_context(
@@ -444,31 +365,17 @@ def _qr_svg(url: str, dark: str) -> bytes:
     return buffer.getvalue()
 
 
-def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
-    """Sorted JSON with one site per line: readable in a diff, and written by the C encoder
-    (an indented dump goes through the pure-Python one, half of a one-site preview rebuild)."""
-    head = {k: v for k, v in manifest.items() if k != "sites"}
-    lines = [json.dumps(head, sort_keys=True)[:-1] + ', "sites": {']
-    sites = manifest["sites"]
-    for i, slug in enumerate(sorted(sites)):
-        comma = "," if i < len(sites) - 1 else ""
-        lines.append(f"  {json.dumps(slug)}: {json.dumps(sites[slug], sort_keys=True)}{comma}")
-    lines.append("}}")
-    return ("\n".join(lines) + "\n").encode()
-
-
 def shared_files(project: Project, plan: Plan, options: Options) -> None:
     """Files derived from every site's manifest entry: manifest, _headers, robots, sitemap."""
     config = project.config
-    manifest = {
-        "version": 1,
-        "generator": f"flipgen {__version__}",
-        "token_endpoint": config.token_endpoint,
-        "allowed_origins": sorted(config.allowed_origins),
-        "embed": {"allowed_origins": sorted(config.embed.allowed_origins)},
-        "sites": {slug: plan.sites[slug] for slug in sorted(plan.sites)},
-    }
-    plan.files[MANIFEST_NAME] = _manifest_bytes(manifest)
+    plan.manifest = Manifest(
+        generator=f"flipgen {__version__}",
+        token_endpoint=config.token_endpoint,
+        allowed_origins=sorted(config.allowed_origins),
+        embed=EmbedSettings(allowed_origins=sorted(config.embed.allowed_origins)),
+        sites={slug: plan.sites[slug] for slug in sorted(plan.sites)},
+    )
+    plan.files[MANIFEST_NAME] = plan.manifest.to_bytes()
     headers = [
         "# Security headers for Netlify / Cloudflare Pages (generated by flipgen).",
         "/*",
@@ -479,19 +386,19 @@ def shared_files(project: Project, plan: Plan, options: Options) -> None:
         "  Cache-Control: public, max-age=31536000, immutable",
     ]
     for slug in sorted(plan.sites):
-        csp = plan.sites[slug]["csp"]  # frame-ancestors included: 'none' unless embed.allowed_origins
+        csp = plan.sites[slug].csp  # frame-ancestors included: 'none' unless embed.allowed_origins
         headers += [f"/{slug}/*", f"  Content-Security-Policy: {csp}"]
         headers += [f"/{slug}/assets/*", "  Cache-Control: public, max-age=31536000, immutable"]
     plan.files["_headers"] = ("\n".join(headers) + "\n").encode()
     robots = ["User-agent: *"]
-    hidden = [slug for slug in sorted(plan.sites) if plan.sites[slug]["noindex"]]
+    hidden = [slug for slug in sorted(plan.sites) if plan.sites[slug].noindex]
     robots += [f"Disallow: /{slug}/" for slug in hidden] or ["Disallow:"]
     if options.base_url:
         robots.append(f"Sitemap: {options.base_url}/sitemap.xml")
         urls = "".join(
-            _sitemap_entries(options.base_url, slug, plan.sites[slug].get("locales") or [])
+            _sitemap_entries(options.base_url, slug, plan.sites[slug].locales)
             for slug in sorted(plan.sites)
-            if not plan.sites[slug]["noindex"]
+            if not plan.sites[slug].noindex
         )
         plan.files["sitemap.xml"] = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -575,14 +482,12 @@ def plan_project(
 
 def _carry_over(previous: Path, plan: Plan) -> None:
     """For `--site` builds: keep the other sites' files and manifest entries from the last build."""
-    manifest_path = previous / MANIFEST_NAME
     try:
-        old = json.loads(manifest_path.read_text(encoding="utf-8"))
-        old_sites = old.get("sites", {}) if isinstance(old, dict) else {}
-    except (OSError, ValueError):
+        old_sites = read_manifest(previous / MANIFEST_NAME).sites
+    except UserError:
         return
     for slug, entry in old_sites.items():
-        if slug in plan.sites or not isinstance(entry, dict) or not (previous / slug).is_dir():
+        if slug in plan.sites or not (previous / slug).is_dir():
             continue
         plan.sites[slug] = entry
         for file in (previous / slug).rglob("*"):
@@ -669,23 +574,3 @@ def build(
         seconds=time.perf_counter() - started,
         warnings=[d for d in diagnostics if d.severity == "warning"],
     )
-
-
-def load_manifest(project: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The manifest the token server needs: the built one when present, else compiled from sources."""
-    proj = open_project(project)
-    built = proj.output_dir / MANIFEST_NAME
-    if built.is_file():
-        newest_source = max((p.stat().st_mtime for p in proj.site_files()), default=0.0)
-        if proj.config_path.exists():
-            newest_source = max(newest_source, proj.config_path.stat().st_mtime)
-        if built.stat().st_mtime >= newest_source:
-            try:
-                data = json.loads(built.read_text(encoding="utf-8"))
-                if isinstance(data, dict) and isinstance(data.get("sites"), dict):
-                    return data
-            except (OSError, ValueError):
-                pass
-    plan, _ = plan_project(proj)
-    manifest: dict[str, Any] = json.loads(plan.files[MANIFEST_NAME])
-    return manifest

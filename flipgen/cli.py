@@ -249,7 +249,7 @@ def serve(
     poll: bool,
 ) -> None:
     """Preview PROJECT with live reload and the offline Smile emulator."""
-    from .devserver import serve as run_serve
+    from .preview import serve as run_serve
 
     run_serve(
         project,
@@ -291,7 +291,7 @@ def token_server(
     workers: int,
 ) -> None:
     """Serve the token endpoint that mints Wink user tokens (keeps the API secret server-side)."""
-    from .token import run_server
+    from .server import run_server
 
     level = "warning" if out.quiet else ("debug" if out.verbose > 1 else "info")
     run_server(

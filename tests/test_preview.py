@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from flipgen.build import MANIFEST_NAME
-from flipgen.devserver import _safe_relpath, ignored_name, inject
+from flipgen.preview.app import inject, safe_relpath
+from flipgen.preview.watcher import ignored_name
 from tests.support.serve import (
     FLIPGEN,
     REPO,
@@ -147,7 +148,7 @@ def test_paths_outside_the_build_are_refused(project: Path, server: Server, path
 
 def test_unit_path_checks_and_editor_droppings() -> None:
     def rel(path: str, raw: bytes | None = None) -> str | None:
-        return _safe_relpath({"path": path, "raw_path": raw if raw is not None else path.encode()})
+        return safe_relpath({"path": path, "raw_path": raw if raw is not None else path.encode()})
 
     assert rel("/") == "" and rel("/a/") == "a/" and rel("/a/b.css") == "a/b.css"
     assert rel("/../x") is None and rel("/a/../x", b"/a/%2e%2e/x") is None

@@ -1,0 +1,276 @@
+"""The token endpoint as a Starlette application (SPEC §6).
+
+:class:`TokenApp` holds what every request reads (the manifest, the pooled Smile client, the
+limiters) and serves the routes of :data:`ROUTE_GROUPS`; adding a group of routes to the
+server is one line there. Around Starlette it adds, for every request, the CORS decision,
+``Cache-Control: no-store`` and one JSON log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive, Scope, Send
+
+from flipgen import manifest as manifest_module
+from flipgen.errors import UserError
+from flipgen.manifest import Manifest, SiteEntry
+from flipgen.smile import Credentials, SmileClient
+
+from . import tokens
+from .api import ClientGone, Operation, RouteGroup, json_response, operation, retry_after
+from .config import load_credentials, log, missing_credentials
+from .models import ApiError, ErrorCode, Health, error_body
+from .openapi import openapi_document
+from .origins import OriginPolicy
+from .ratelimit import Limiter, MemoryLimiter, client_key
+
+__all__ = ["ROUTE_GROUPS", "TokenApp", "create_app"]
+
+
+def service_routes(app: TokenApp) -> RouteGroup:
+    """``/healthz`` and ``/openapi.json``: never rate limited, never origin checked."""
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok", "upstream": app.upstream_name})
+
+    async def openapi(request: Request) -> Response:
+        return Response(app.openapi, media_type="application/json")
+
+    allowed = "GET, HEAD, OPTIONS"
+    return RouteGroup(
+        routes=[
+            Route("/healthz", operation(app, allowed, health, limited=False)),
+            Route("/openapi.json", operation(app, allowed, openapi, limited=False)),
+        ],
+        operations=[
+            Operation("/healthz", "get", "Liveness", response=Health),
+            Operation("/openapi.json", "get", "This document"),
+        ],
+    )
+
+
+# The server's routes, group by group: a new module adds its `routes` function here.
+ROUTE_GROUPS: list[Callable[[TokenApp], RouteGroup]] = [tokens.routes, service_routes]
+
+
+class TokenApp:
+    """The ASGI application. Build it with :func:`create_app`."""
+
+    def __init__(
+        self,
+        manifest: Manifest | Mapping[str, Any],
+        *,
+        smile: SmileClient,
+        upstream_name: str,
+        rate_limit: int,
+        trust_proxy: bool,
+        limiter: Limiter | None = None,
+        body_timeout: float = 10.0,
+    ) -> None:
+        self.smile = smile
+        self.upstream_name = upstream_name
+        self.limiter: Limiter | None = limiter or (MemoryLimiter(rate_limit) if rate_limit > 0 else None)
+        self.trust_proxy = trust_proxy
+        self.body_timeout = body_timeout
+        self.starlette = Starlette(
+            exception_handlers={
+                ApiError: self._api_error,
+                HTTPException: self._http_error,
+                ClientGone: self._client_gone,
+                Exception: self._internal_error,
+            },
+            lifespan=self._lifespan,
+        )
+        # `/api/link-token/` is not `/api/link-token`: answer 404, not a redirect.
+        self.starlette.router.redirect_slashes = False
+        self.update_manifest(manifest)
+
+    # -- the build it serves
+
+    def update_manifest(self, manifest: Manifest | Mapping[str, Any]) -> None:
+        """Serve the sites of a new build (the preview server calls this after a rebuild)."""
+        self.manifest = manifest_module.parse(manifest)
+        self.token_paths = _token_paths(self.manifest)
+        self.refresh_paths = frozenset(p + "/refresh" for p in self.token_paths)
+        self.origins = OriginPolicy(self.manifest.allowed_origins)
+        groups = [group(self) for group in ROUTE_GROUPS]
+        routes: list[BaseRoute] = [route for group in groups for route in group.routes]
+        self.operations: list[Operation] = [op for group in groups for op in group.operations]
+        self.openapi = json.dumps(openapi_document(self.operations), separators=(",", ":")).encode()
+        self.starlette.router.routes[:] = routes
+
+    @property
+    def sites(self) -> Mapping[str, SiteEntry]:
+        return self.manifest.sites
+
+    # -- per request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.starlette(scope, receive, send)
+            return
+        started = time.perf_counter()
+        origin = host = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == b"host":
+                host = value.decode("latin-1")
+        own = f"{scope.get('scheme', 'http')}://{host}" if host else None
+        origin_ok = origin is None or self.origins.allows(origin, own)
+        record: dict[str, Any] = {"method": scope["method"], "path": scope["path"][:200], "site": None}
+        scope.setdefault("state", {}).update(record=record, origin_ok=origin_ok)
+        extra = [(b"cache-control", b"no-store"), (b"vary", b"Origin")]
+        if origin is not None and origin_ok:
+            extra.append((b"access-control-allow-origin", origin.encode("latin-1")))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+                record["status"] = message["status"]
+            await send(message)
+
+        try:
+            await self.starlette(scope, receive, send_with_headers)
+        except Exception:  # answered 500 already; this is the one log line with the traceback
+            log.exception("unexpected error while answering %s %s", scope["method"], scope["path"][:200])
+        status = record.get("status", 500)
+        level = logging.WARNING if status >= 500 else logging.INFO
+        if log.isEnabledFor(level):
+            record["ms"] = round((time.perf_counter() - started) * 1000, 2)
+            log.log(level, json.dumps(record, separators=(",", ":")))
+
+    def client_address(self, request: Request) -> str:
+        if self.trust_proxy:
+            # The right-most entry is the one our own proxy appended; the rest is client-made.
+            forwarded = request.headers.get("x-forwarded-for", "")
+            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+            if hops:
+                return hops[-1]
+        return request.client.host if request.client else "unknown"
+
+    async def rate_limit(self, request: Request) -> None:
+        if self.limiter is None:
+            return
+        wait = await self.limiter.check(client_key(self.client_address(request)))
+        if wait > 0:
+            headers = retry_after(wait)
+            raise ApiError(
+                ErrorCode.rate_limited,
+                f"Too many requests from this address. Please wait {headers['retry-after']} second(s) and try again.",
+                headers,
+            )
+
+    async def guard_mint(self, request: Request, slug: str, site: SiteEntry, turnstile: str | None) -> None:
+        """Checks that run right before a mint creates a (paid) Smile user."""
+
+    # -- exception handlers
+
+    async def _api_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        request.scope["state"]["record"]["error"] = exc.code.value
+        return json_response(error_body(exc.code, exc.message), exc.status, exc.headers)
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        # Only "no route matched" reaches here: every route takes every method.
+        return await self._api_error(
+            request,
+            ApiError(
+                ErrorCode.not_found,
+                f"Nothing here at {request.url.path[:200]}. The token endpoint answers "
+                f"POST {tokens.DEFAULT_PATH} and POST {tokens.DEFAULT_PATH}/refresh.",
+            ),
+        )
+
+    async def _client_gone(self, request: Request, exc: Exception) -> Response:
+        return Response(status_code=400)
+
+    async def _internal_error(self, request: Request, exc: Exception) -> Response:
+        request.scope["state"]["record"]["error"] = ErrorCode.internal_error.value
+        message = "Something went wrong in the token server. Please try again in a moment."
+        return json_response(error_body(ErrorCode.internal_error, message), 500)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        yield
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled upstream client and the limiter (servers do it in the lifespan)."""
+        await self.smile.aclose()
+        if self.limiter is not None:
+            await self.limiter.aclose()
+
+
+def _token_paths(manifest: Manifest) -> frozenset[str]:
+    """``/api/link-token`` plus the path of every token endpoint the manifest declares."""
+    from urllib.parse import urlsplit
+
+    declared: Iterable[str | None] = [manifest.token_endpoint, *(s.token_endpoint for s in manifest.sites.values())]
+    paths = {tokens.DEFAULT_PATH}
+    for url in declared:
+        if url:
+            path = urlsplit(url).path.rstrip("/")
+            if path.startswith("/"):
+                paths.add(path)
+    return frozenset(paths)
+
+
+def create_app(
+    project: str | os.PathLike[str] | None = None,
+    *,
+    manifest: Manifest | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    sandbox: bool = False,
+    emulator: bool = False,
+    rate_limit: int = 30,
+    trust_proxy: bool = False,
+    credentials: Credentials | None = None,
+    token_ttl: float | None = None,
+    connect_timeout: float = 3.0,
+    read_timeout: float = 10.0,
+    environ: Mapping[str, str] | None = None,
+) -> TokenApp:
+    """Build the token endpoint for ``project`` (default: the current directory).
+
+    ``manifest`` is the build manifest (:mod:`flipgen.manifest`), its decoded JSON, or the
+    path of its file; when omitted it is :func:`flipgen.manifest.load` of the project.
+    ``credentials`` default to :func:`load_credentials`. The in-process Smile emulator answers
+    when ``emulator`` is true, or when ``sandbox`` is true and no credentials are found;
+    without credentials otherwise, :class:`~flipgen.errors.UserError` explains what to set.
+    ``token_ttl`` (seconds) is the emulator's token lifetime; the timeouts bound each call to Smile.
+    """
+    project_dir = Path(project) if project is not None else Path.cwd()
+    if rate_limit < 0:
+        raise UserError(f"--rate-limit must be 0 (off) or a positive number, not {rate_limit}.")
+    if manifest is None:
+        manifest = manifest_module.load(project_dir)
+    elif isinstance(manifest, str | os.PathLike):
+        manifest = manifest_module.read(manifest)
+    if credentials is None and not emulator:
+        credentials = load_credentials(project_dir, environ)
+    transport = None
+    upstream = "smile"
+    if emulator or credentials is None:
+        if not (sandbox or emulator):
+            raise missing_credentials(project_dir)
+        from flipgen.sandbox.emulator import SmileEmulator
+
+        # The real client, answered in process: the sandbox runs the production code path.
+        credentials = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
+        transport = SmileEmulator(token_ttl).transport()
+        upstream = "emulator"
+    smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout, read_timeout=read_timeout)
+    return TokenApp(manifest, smile=smile, upstream_name=upstream, rate_limit=rate_limit, trust_proxy=trust_proxy)
