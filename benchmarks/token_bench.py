@@ -300,11 +300,11 @@ def _make_wsgi_app() -> Any:
     """A WSGI token endpoint doing the same work with one shared sync ``httpx.Client``."""
     import httpx
 
-    from flipgen.build import load_manifest
-    from flipgen.token import load_credentials
+    from flipgen.manifest import load as load_manifest
+    from flipgen.server import load_credentials
 
     project = os.environ.get("FLIPGEN_TOKEN_PROJECT", ".")
-    sites = load_manifest(project)["sites"]
+    sites = {slug: entry.model_dump() for slug, entry in load_manifest(project).sites.items()}
     creds = load_credentials(project)
     assert creds is not None, "set SMILE_API_KEY / SMILE_API_SECRET"
     client = httpx.Client(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, request_response
 from starlette.types import Receive, Scope, Send
@@ -140,15 +140,19 @@ async def read_json(request: Request, timeout: float) -> Any:
             raise too_large
     chunks: list[bytes] = []
     size = 0
+    more = True
     try:
         async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
+            while more:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > MAX_BODY:
                     raise too_large
                 chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientGone from None
+                more = message.get("more_body", False)
     except TimeoutError:
         raise ApiError(
             ErrorCode.request_timeout, f"The request body did not arrive within {timeout:g} seconds."

@@ -26,6 +26,8 @@ class Limiter(Protocol):
 
 def client_key(address: str) -> str:
     """The bucket of a client address: IPv4 as is, IPv6 by its /64 network."""
+    if ":" not in address:  # IPv4 (or "unknown"): the common case, no parsing needed
+        return address
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -1,0 +1,174 @@
+"""flipgen.transport.KeepAliveTransport, fuzzed over real sockets on 127.0.0.1.
+
+A tiny TCP server answers each connection with bytes hypothesis chose. Whatever comes back
+(malformed status lines, odd headers, broken chunked framing, early closes), the transport
+either returns the answer, with exactly the body that was framed, or raises an
+``httpx.TransportError``; nothing else escapes, and it never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flipgen.transport import KeepAliveTransport
+
+TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+class RawServer:
+    """Answers the next connection with the next queued bytes, then closes it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.answers: queue.Queue[bytes] = queue.Queue()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.answers.get(timeout=2))
+                except (OSError, queue.Empty):
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RawServer]:
+    srv = RawServer()
+    yield srv
+    srv.close()
+
+
+def exchange(server: RawServer, answer: bytes) -> httpx.Response | httpx.TransportError:
+    server.answers.put(answer)
+
+    async def go() -> httpx.Response | httpx.TransportError:
+        transport = KeepAliveTransport()
+        request = httpx.Request(
+            "POST", f"http://127.0.0.1:{server.port}/v1/users", content=b"{}", extensions={"timeout": TIMEOUTS}
+        )
+        try:
+            response = await transport.handle_async_request(request)
+            await response.aread()
+            return response
+        except httpx.TransportError as exc:
+            return exc
+        finally:
+            await transport.aclose()
+
+    return asyncio.run(asyncio.wait_for(go(), 10))
+
+
+def chunked(body: bytes, sizes: list[int]) -> bytes:
+    out, rest = b"", body
+    for size in sizes:
+        piece, rest = rest[:size], rest[size:]
+        if piece:
+            out += b"%x\r\n%s\r\n" % (len(piece), piece)
+    if rest:
+        out += b"%x\r\n%s\r\n" % (len(rest), rest)
+    return out + b"0\r\n\r\n"
+
+
+@FUZZ
+@given(answer=st.binary(max_size=400))
+def test_arbitrary_bytes_never_escape_as_anything_but_a_transport_error(server: RawServer, answer: bytes) -> None:
+    result = exchange(server, answer)
+    assert isinstance(result, httpx.Response | httpx.TransportError)
+
+
+@FUZZ
+@given(
+    version=st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"HTTP/1.x", b"http/1.1", b"", b"HTTP/1.1 "]),
+    status=st.one_of(st.integers(-5, 1200).map(lambda n: str(n).encode()), st.binary(max_size=5)),
+    reason=st.binary(max_size=30),
+)
+def test_malformed_status_lines(server: RawServer, version: bytes, status: bytes, reason: bytes) -> None:
+    answer = version + b" " + status + b" " + reason + b"\r\nContent-Length: 2\r\n\r\nok"
+    result = exchange(server, answer)
+    if isinstance(result, httpx.Response):
+        assert 100 <= result.status_code <= 999 and result.content == b"ok"
+    else:
+        assert isinstance(result, httpx.TransportError)
+
+
+header_name = st.binary(min_size=0, max_size=20)
+header_value = st.binary(max_size=60)
+
+
+@FUZZ
+@given(headers=st.lists(st.tuples(header_name, header_value), max_size=6), body=st.binary(max_size=100))
+def test_odd_header_lines(server: RawServer, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    answer = b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    result = exchange(server, answer)
+    assert isinstance(result, httpx.Response | httpx.TransportError)
+    if isinstance(result, httpx.Response):
+        assert result.status_code == 200
+
+
+@FUZZ
+@given(body=st.binary(max_size=2000), sizes=st.lists(st.integers(1, 300), max_size=10))
+def test_chunked_bodies_arrive_whole(server: RawServer, body: bytes, sizes: list[int]) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body, sizes)
+    result = exchange(server, answer)
+    assert isinstance(result, httpx.Response) and result.content == body
+
+
+@FUZZ
+@given(
+    body=st.binary(min_size=1, max_size=500),
+    sizes=st.lists(st.integers(1, 100), max_size=5),
+    cut=st.integers(0, 600),
+    junk=st.binary(max_size=10),
+)
+def test_broken_chunked_framing_is_an_error_never_a_wrong_body(
+    server: RawServer, body: bytes, sizes: list[int], cut: int, junk: bytes
+) -> None:
+    framed = chunked(body, sizes)
+    broken = framed[: cut % len(framed)] + junk
+    result = exchange(server, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + broken)
+    if not junk:  # a framing cut short, then the connection closed: never a (short) body
+        assert isinstance(result, httpx.RemoteProtocolError)
+    else:  # junk may happen to complete the framing; either way nothing but these escapes
+        assert isinstance(result, httpx.Response | httpx.TransportError)
+
+
+@FUZZ
+@given(body=st.binary(max_size=1000), declared=st.integers(0, 1200))
+def test_content_length_shorter_or_longer_than_the_body(server: RawServer, body: bytes, declared: int) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % declared + body
+    result = exchange(server, answer)
+    if declared <= len(body):
+        assert isinstance(result, httpx.Response) and result.content == body[:declared]
+    else:  # the server closed before the declared length arrived
+        assert isinstance(result, httpx.RemoteProtocolError)
+
+
+def test_an_answer_over_the_size_cap_is_refused(server: RawServer) -> None:
+    body = b"x" * (1024 * 1024 + 1)
+    result = exchange(server, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert isinstance(result, httpx.RemoteProtocolError)
