@@ -2,7 +2,7 @@
 
 Programmatic API (imported from their modules, so `import flipgen` stays cheap):
 ``flipgen.build.build(project, ...)``, ``flipgen.checks.check_project(open_project(...))``
-and ``flipgen.token.create_app(project, ...)`` for the token endpoint.
+and ``flipgen.server.create_app(project, ...)`` for the token endpoint.
 """
 
 __version__ = "0.1.0"

@@ -100,11 +100,16 @@ def test_arbitrary_bytes_never_escape_as_anything_but_a_transport_error(server: 
     assert isinstance(result, httpx.Response | httpx.TransportError)
 
 
+def no_eol(data: bytes) -> bool:
+    return b"\r" not in data and b"\n" not in data
+
+
 @FUZZ
 @given(
     version=st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"HTTP/1.x", b"http/1.1", b"", b"HTTP/1.1 "]),
-    status=st.one_of(st.integers(-5, 1200).map(lambda n: str(n).encode()), st.binary(max_size=5)),
-    reason=st.binary(max_size=30),
+    status=st.one_of(st.integers(-5, 1200).map(lambda n: str(n).encode()), st.binary(max_size=5).filter(no_eol)),
+    # A line break in the reason would end the head early: then the "body" is legitimately different.
+    reason=st.binary(max_size=30).filter(no_eol),
 )
 def test_malformed_status_lines(server: RawServer, version: bytes, status: bytes, reason: bytes) -> None:
     answer = version + b" " + status + b" " + reason + b"\r\nContent-Length: 2\r\n\r\nok"
