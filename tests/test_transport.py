@@ -115,7 +115,9 @@ def test_malformed_status_lines(server: RawServer, version: bytes, status: bytes
     answer = version + b" " + status + b" " + reason + b"\r\nContent-Length: 2\r\n\r\nok"
     result = exchange(server, answer)
     if isinstance(result, httpx.Response):
-        assert 100 <= result.status_code <= 999 and result.content == b"ok"
+        # 204 and 304 answers have no body by definition: the two bytes are not theirs.
+        assert 200 <= result.status_code <= 999
+        assert result.content == (b"" if result.status_code in (204, 304) else b"ok")
     else:
         assert isinstance(result, httpx.TransportError)
 
