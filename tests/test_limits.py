@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from flipgen import limits
-from flipgen.build import _journey
 from flipgen.checks import METADATA_LIMIT
+from flipgen.manifest import journey_data
 from flipgen.markdown import VAR_RE
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "limits.json").read_text(encoding="utf-8"))
@@ -44,7 +44,7 @@ def test_the_journey_data_carries_the_limits(tmp_path: Path) -> None:
     site_file.write_text("title: T\nscreens:\n  - {id: done, type: end, title: Done}\n", encoding="utf-8")
     loaded = load_site(site_file)
     assert loaded.site is not None
-    data = _journey(loaded.site, "/api/link-token", False)
+    data = journey_data(loaded.site, "/api/link-token", False)
     assert data["limits"] == {
         "metadata": {"max_keys": 5, "key_max": 50, "value_max": 500},
         "placeholder": limits.PLACEHOLDER,
