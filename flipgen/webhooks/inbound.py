@@ -35,7 +35,10 @@ __all__ = [
     "BadEvent",
     "AccountState",
     "account_states",
+    "insert_event",
     "store_event",
+    "apply_event",
+    "record_failure",
     "process_event",
     "process_pending",
     "session_payload",
@@ -88,24 +91,29 @@ def parse(raw: bytes) -> dict[str, Any]:
     return event
 
 
-def store_event(store: Store, raw: bytes, *, now: datetime | None = None) -> tuple[str, str, bool]:
-    """Store a verified event once; returns (id, type, stored_now). A repeat stores nothing."""
+def insert_event(conn: Connection, raw: bytes, now: datetime) -> tuple[str, str, bool]:
+    """Insert a verified event unless its id is stored already; returns (id, type, stored_now)."""
     event = parse(raw)
     values = {
         "id": event["id"],
         "type": event["type"],
         "user_id": _user_id(event),
         "created_at": _parse_time(event.get("createdAt")),
-        "received_at": now or _now(),
+        "received_at": now,
         "body": raw.decode("utf-8", errors="replace"),
         "attempts": 0,
     }
-    with store.write() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        # RETURNING says whether the row went in (rowcount is unreliable for upserts across drivers).
-        stmt = dialect.insert(smile_events).values(values).on_conflict_do_nothing(index_elements=["id"])
-        inserted = conn.execute(stmt.returning(smile_events.c.id)).first() is not None
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # RETURNING says whether the row went in (rowcount is unreliable for upserts across drivers).
+    stmt = dialect.insert(smile_events).values(values).on_conflict_do_nothing(index_elements=["id"])
+    inserted = conn.execute(stmt.returning(smile_events.c.id)).first() is not None
     return event["id"], event["type"], inserted
+
+
+def store_event(store: Store, raw: bytes, *, now: datetime | None = None) -> tuple[str, str, bool]:
+    """Store a verified event once, in its own transaction; returns (id, type, stored_now)."""
+    with store.write() as conn:
+        return insert_event(conn, raw, now or _now())
 
 
 @dataclass(frozen=True)
@@ -119,29 +127,37 @@ class Context:
     application: Application | None
 
 
+def apply_event(conn: Connection, event_id: str, now: datetime) -> None:
+    """Process one stored event in the caller's transaction (a processed event is skipped)."""
+    # FOR UPDATE: two workers sweeping at once process an event once (SQLite: BEGIN IMMEDIATE).
+    row = conn.execute(select(smile_events).where(smile_events.c.id == event_id).with_for_update()).first()
+    if row is None or row.processed_at is not None:
+        return
+    _dispatch(conn, json.loads(row.body), row, now)
+    conn.execute(
+        update(smile_events)
+        .where(smile_events.c.id == event_id)
+        .values(processed_at=now, attempts=row.attempts + 1, error=None)
+    )
+
+
+def record_failure(conn: Connection, event_id: str, exc: BaseException) -> None:
+    """Note on the event why processing failed (the sweeper tries again, a few times)."""
+    conn.execute(
+        update(smile_events)
+        .where(smile_events.c.id == event_id)
+        .values(attempts=smile_events.c.attempts + 1, error=f"{type(exc).__name__}: {exc}"[:500])
+    )
+
+
 def process_event(store: Store, event_id: str, *, now: datetime | None = None) -> None:
-    """Apply one stored event (idempotent: a processed event is skipped); errors are recorded, then raised."""
-    now = now or _now()
+    """Apply one stored event in its own transaction; a failure is recorded on the event, then raised."""
     try:
         with store.write() as conn:
-            # FOR UPDATE: two workers sweeping at once process an event once (SQLite: BEGIN IMMEDIATE).
-            row = conn.execute(select(smile_events).where(smile_events.c.id == event_id).with_for_update()).first()
-            if row is None or row.processed_at is not None:
-                return
-            event = json.loads(row.body)
-            _dispatch(conn, event, row, now)
-            conn.execute(
-                update(smile_events)
-                .where(smile_events.c.id == event_id)
-                .values(processed_at=now, attempts=row.attempts + 1, error=None)
-            )
+            apply_event(conn, event_id, now or _now())
     except Exception as exc:
         with store.write() as conn:
-            conn.execute(
-                update(smile_events)
-                .where(smile_events.c.id == event_id)
-                .values(attempts=smile_events.c.attempts + 1, error=f"{type(exc).__name__}: {exc}"[:500])
-            )
+            record_failure(conn, event_id, exc)
         raise
 
 
