@@ -29,7 +29,7 @@ from .checks import load_and_check, run_sites
 from .errors import CheckFailed, Diagnostic, UserError
 from .i18n.pages import PageVariant, alternates, variants
 from .loader import Loaded, display_path
-from .manifest import MANIFEST_NAME, EmbedSettings, Manifest, SiteEntry, journey_data, site_entry
+from .manifest import MANIFEST_NAME, EmbedSettings, Manifest, SiteEntry, bot_protection, journey_data, site_entry
 from .manifest import read as read_manifest
 from .markdown import render_block, render_inline, render_text
 from .project import Project, open_project
@@ -57,6 +57,9 @@ SMILE_HOSTS = "https://*.smileapi.io"
 # Languages whose visitors may type their own digits (Arabic-Indic, Thai, Devanagari, Tamil):
 # number fields become text inputs that flip.js normalises to Latin digits.
 DIGIT_LANGS = frozenset({"ar", "fa", "ur", "th", "hi", "mr", "ne", "bn", "ta"})
+# Cloudflare Turnstile (site `bot_protection`): the script, rendered explicitly by flip.js.
+TURNSTILE_JS = "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit"
+TURNSTILE_ORIGIN = "https://challenges.cloudflare.com"
 SDK_URLS = {"v2": "https://web.smileapi.io/v2/smile.v2.js", "v1": "https://web.smileapi.io/v1/smile.v1.js"}
 
 
@@ -179,6 +182,10 @@ def _csp(
         token_origin = _origin(token_endpoint)
         if token_origin and token_origin not in connect:
             connect.append(token_origin)
+        if bot_protection(site):
+            # Turnstile's script, and the iframe it draws the check in.
+            script.append(TURNSTILE_ORIGIN)
+            frame.append(TURNSTILE_ORIGIN)
     policy = {
         "default-src": ["'none'"],
         "script-src": script,
@@ -292,6 +299,7 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], Sit
         "lang_js": "../" + runtime["lang.js"],
         "brand_assets": brand_assets,
         "sdk_url": sdk_url,
+        "turnstile_js": TURNSTILE_JS if bot_protection(site) else None,
         "sandbox": options.sandbox,
         "csp": _csp_text(policy, meta=True),
     }

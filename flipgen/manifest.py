@@ -29,6 +29,7 @@ __all__ = [
     "Manifest",
     "SiteEntry",
     "WinkSettings",
+    "bot_protection",
     "journey_data",
     "load",
     "parse",
@@ -170,7 +171,16 @@ def journey_data(site: Site, token_endpoint: str, sandbox: bool, embed_origins: 
         "on_complete": {"redirect": site.on_complete.redirect, "post_message": site.on_complete.post_message},
         # The only parents the runtime posts messages to (flipgen.yaml `embed.allowed_origins`).
         "embed": {"allowed_origins": list(embed_origins)},
+        "bot_protection": bot_protection(site),
     }
+
+
+def bot_protection(site: Site) -> dict[str, str] | None:
+    """The bot check the Wink screens show before a mint; only for sites that can mint."""
+    bot = site.bot_protection
+    if bot is None or not any(isinstance(s, WinkScreen) for s in site.screens):
+        return None
+    return {"provider": bot.provider, "site_key": bot.site_key}
 
 
 def site_entry(site: Site, *, token_endpoint: str, journey: dict[str, Any], csp: str) -> SiteEntry:
@@ -201,6 +211,7 @@ def site_entry(site: Site, *, token_endpoint: str, journey: dict[str, Any], csp:
         noindex=site.seo.noindex,
         csp=csp,
         journey=journey,
+        bot_protection=journey.get("bot_protection"),
     )
 
 

@@ -26,6 +26,7 @@ UNITS = (
     "strings",
     "state",
     "api",
+    "bot",
     "embed",
     "form",
     "screens",

@@ -268,6 +268,15 @@ class Locales(Model):
     ]
 
 
+class BotProtection(Model):
+    """A bot check before each new Smile user is minted (Cloudflare Turnstile)."""
+
+    provider: Literal["turnstile"] = "turnstile"
+    site_key: Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,100}$")] = Field(
+        description="The widget's public site key; the endpoint verifies with TURNSTILE_SECRET"
+    )
+
+
 class Site(Model):
     title: Annotated[str, Field(min_length=1)]
     slug: Annotated[str, Field(pattern=SLUG)] | None = None
@@ -281,6 +290,7 @@ class Site(Model):
     screens: Annotated[list[Screen], Field(min_length=1)]
     on_complete: OnComplete = Field(default_factory=OnComplete)
     seo: Seo = Field(default_factory=Seo)
+    bot_protection: BotProtection | None = None
 
 
 # Outbound events (docs/webhooks.md); `all` in a subscription stands for every one of them.

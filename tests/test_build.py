@@ -454,3 +454,30 @@ def test_unsafe_markdown_links_are_refused_by_check(tmp_path: Path) -> None:
     with pytest.raises(CheckFailed) as info:
         build(root)
     assert any("is not allowed" in d.message for d in info.value.diagnostics)
+
+
+def test_bot_protection_loads_turnstile_and_allows_it_in_the_csp(project: Path) -> None:
+    site = project / "sites" / "acme-income.yaml"
+    site.write_text(
+        site.read_text(encoding="utf-8") + "\nbot_protection: {provider: turnstile, site_key: 0x4AAAAAAAtest}\n",
+        encoding="utf-8",
+    )
+    build(project)
+    out = project / "dist"
+    soup = page(out, "acme-income")
+    srcs = [s.get("src") for s in soup.find_all("script") if s.get("src")]
+    assert "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit" in srcs
+    journey = json.loads(soup.find("script", id="flip-journey").string)
+    assert journey["bot_protection"] == {"provider": "turnstile", "site_key": "0x4AAAAAAAtest"}
+    wink_screens = soup.select("[data-flip-type=wink]")
+    assert len(wink_screens) == 3 and all(s.select_one("[data-flip-turnstile]") for s in wink_screens)
+    csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split("; ")}
+    assert "https://challenges.cloudflare.com" in directives["script-src"]
+    assert "https://challenges.cloudflare.com" in directives["frame-src"]
+    manifest = json.loads((out / "flipgen-manifest.json").read_text())
+    assert manifest["sites"]["acme-income"]["bot_protection"]["site_key"] == "0x4AAAAAAAtest"
+    # The other sites stay as they were.
+    other = page(out, "harbor-tenant-screening")
+    assert "challenges.cloudflare.com" not in str(other)
+    assert json.loads(other.find("script", id="flip-journey").string)["bot_protection"] is None

@@ -71,6 +71,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("browser")
     project, dist, host_dir = root / "project", root / "dist", root / "host"
     shutil.copytree(REPO / "sites", project / "sites")
+    # acme-income behind a bot check (test_turnstile.py), with Cloudflare's always-pass test key.
+    guarded = (REPO / "sites" / "acme-income.yaml").read_text(encoding="utf-8")
+    guarded += "\nbot_protection: {provider: turnstile, site_key: 1x00000000000000000000AA}\n"
+    (project / "sites" / "acme-guarded.yaml").write_text(guarded, encoding="utf-8")
     host_dir.mkdir()
     static_port, token_port, short_port, host_port = free_port(), free_port(), free_port(), free_port()
     base = f"http://127.0.0.1:{static_port}"

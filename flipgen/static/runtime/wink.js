@@ -2,6 +2,7 @@
    accounts connected, move on when there are enough. */
 import { metadata, route } from "./answers.js";
 import { callEndpoint, failure } from "./api.js";
+import { botProtected, botToken, botTokenUsed, showBotCheck } from "./bot.js";
 import { pageLang } from "./language.js";
 import { metadataProblems } from "./limits.js";
 import { emit, go } from "./screens.js";
@@ -33,6 +34,7 @@ function status(sc, message, error) {
 export function showWink(sc) {
   const count = page.state.wink[sc.id] || 0;
   status(sc, count ? text("connected", count) : "");
+  showBotCheck(sc);
 }
 
 // A failed token request: the text says what happened (api.js kinds); "network" is "token".
@@ -52,6 +54,10 @@ async function token(sc) {
     body.locale = pageLang(); // the language the visitor uses, for the application record
   }
   if (body.metadata && metadataProblems(body.metadata).length) throw failure("refused", "invalid_metadata");
+  if (!refreshing && botProtected()) {
+    body.turnstile = botToken(sc);
+    if (!body.turnstile) throw failure("bot", "bot_check_pending");
+  }
   let d;
   try {
     d = await callEndpoint(refreshing ? "/refresh" : "", body);
@@ -61,6 +67,8 @@ async function token(sc) {
     S.uid = null;
     save();
     return token(sc);
+  } finally {
+    if (body.turnstile) botTokenUsed(sc);
   }
   if (!d.userToken) throw failure("unavailable", "invalid_response", 200);
   S.uid = d.userId || S.uid;
