@@ -12,6 +12,7 @@ then 3 alternating 8-second rounds; the medians are printed with the ratio::
     python benchmarks/token_bench.py            # the recommended setup (uvicorn --workers 2)
     python benchmarks/token_bench.py --all      # + 1/3 workers, pure-Python loop/parser,
                                                 #   httpx's default pool, a WSGI endpoint
+    python benchmarks/token_bench.py --rounds 5 # more rounds on a busy machine
 
 Run from the repository root (the repo is itself a flipgen project with
 ``sites/acme-income.yaml``). The machine's cores are shared by wrk, the upstream, the reference
@@ -41,15 +42,20 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = REPO / "benchmarks"
 REFERENCE = HERE / "reference_quickstart"
 KEY, SECRET = "bench-key", "bench-secret"
 # The token endpoint's import path, as docs/token-server.md tells operators to run it.
-APP = "flipgen.token:app_from_env"
+APP = "flipgen.server:app_from_env"
 ROUNDS, SECONDS, THREADS, CONNECTIONS = 3, 8, 2, 32
+
+
+class Load(NamedTuple):
+    rounds: int = ROUNDS
+    seconds: int = SECONDS
 
 
 def uvicorn(app: str, workers: int, *extra: str) -> list[str]:
@@ -173,13 +179,13 @@ def probe(url: str, site: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- measuring
 
 
-def wrk_run(wrk: str, url: str, script: Path) -> tuple[float, float, int]:
+def wrk_run(wrk: str, url: str, script: Path, seconds: int) -> tuple[float, float, int]:
     """(requests/s, p99 ms, non-2xx count) of one wrk round."""
     out = subprocess.run(
-        [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-s", str(script), url],
+        [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
-        timeout=SECONDS + 30,
+        timeout=seconds + 30,
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -189,14 +195,14 @@ def wrk_run(wrk: str, url: str, script: Path) -> tuple[float, float, int]:
     return rps, p99, int(bad.group(1)) if bad else 0
 
 
-def compare(wrk: str, reference: str, under_test: str, script: Path) -> dict[str, Any]:
+def compare(wrk: str, reference: str, under_test: str, script: Path, load: Load) -> dict[str, Any]:
     """Warm both up, then alternate rounds; medians of each side."""
-    wrk_run(wrk, reference, script)
-    wrk_run(wrk, under_test, script)
+    wrk_run(wrk, reference, script, load.seconds)
+    wrk_run(wrk, under_test, script, load.seconds)
     ref_rounds, test_rounds = [], []
-    for _ in range(ROUNDS):
-        ref_rounds.append(wrk_run(wrk, reference, script))
-        test_rounds.append(wrk_run(wrk, under_test, script))
+    for _ in range(load.rounds):
+        ref_rounds.append(wrk_run(wrk, reference, script, load.seconds))
+        test_rounds.append(wrk_run(wrk, under_test, script, load.seconds))
     ref_rps = statistics.median(r[0] for r in ref_rounds)
     rps = statistics.median(r[0] for r in test_rounds)
     ref_p99 = statistics.median(r[1] for r in ref_rounds)
@@ -212,7 +218,9 @@ def compare(wrk: str, reference: str, under_test: str, script: Path) -> dict[str
     }
 
 
-def measure(label: str, command: list[str], site: str, wrk: str, work: Path, upstream: str) -> dict[str, Any]:
+def measure(
+    label: str, command: list[str], site: str, wrk: str, work: Path, upstream: str, load: Load
+) -> dict[str, Any]:
     flipgen_env = {
         "SMILE_API_KEY": KEY,
         "SMILE_API_SECRET": SECRET,
@@ -244,7 +252,7 @@ def measure(label: str, command: list[str], site: str, wrk: str, work: Path, ups
                 for name in ("reference.log", "under-test.log", "upstream.log")
             )
             return {"label": label, "error": f"{exc}\n{logs}"}
-        return {"label": label, "command": shlex.join(command), **compare(wrk, reference, under_test, script)}
+        return {"label": label, "command": shlex.join(command), **compare(wrk, reference, under_test, script, load)}
 
 
 def report(row: dict[str, Any]) -> str:
@@ -263,7 +271,10 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="also measure the alternatives")
     parser.add_argument("--site", default="acme-income")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"alternating rounds (default {ROUNDS})")
+    parser.add_argument("--seconds", type=int, default=SECONDS, help=f"length of a round (default {SECONDS})")
     args = parser.parse_args()
+    load = Load(args.rounds, args.seconds)
     wrk = ensure_wrk()
     ensure_reference()
     failed = False
@@ -273,10 +284,10 @@ def main() -> int:
         with started(upstream_cmd, {}, REPO, work / "upstream.log") as upstream_port:
             upstream = f"http://127.0.0.1:{upstream_port}/v1"
             for label, command in [RECOMMENDED, *(ALTERNATIVES if args.all else [])]:
-                row = measure(label, command, args.site, wrk, work, upstream)
+                row = measure(label, command, args.site, wrk, work, upstream, load)
                 failed = failed or "error" in row or bool(row.get("non_2xx"))
                 print(json.dumps(row) if args.json else report(row), flush=True)
-    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{SECONDS}s, {ROUNDS} alternating rounds, medians; command: {sys.argv[0]}")
+    print(f"wrk -t{THREADS} -c{CONNECTIONS} -d{load.seconds}s, {load.rounds} alternating rounds, medians")
     return 1 if failed else 0
 
 
@@ -287,8 +298,8 @@ def httpcore_app() -> Any:
     """The production app, but on httpx's default (httpcore) connection pool."""
     import httpx
 
+    from flipgen.server import app_from_env
     from flipgen.smile import SmileClient
-    from flipgen.token import app_from_env
 
     app = app_from_env()
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
