@@ -108,6 +108,7 @@ def runtime_assets(sandbox: bool) -> dict[str, tuple[str, bytes]]:
         "flip.css": minify.string("text/css", (STATIC / "flip.css").read_text(encoding="utf-8")),
         # The language choice: loaded only by the pages of sites published in several languages.
         "lang.js": minify.string("application/javascript", (STATIC / "lang.js").read_text(encoding="utf-8")),
+        "lang.css": minify.string("text/css", (STATIC / "lang.css").read_text(encoding="utf-8")),
     }
     out = {}
     for name, text in sources.items():
@@ -297,6 +298,7 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], Sit
         "runtime_js": "../" + runtime["flip.js"],
         "runtime_css": "../" + runtime["flip.css"],
         "lang_js": "../" + runtime["lang.js"],
+        "lang_css": "../" + runtime["lang.css"],
         "brand_assets": brand_assets,
         "sdk_url": sdk_url,
         "turnstile_js": TURNSTILE_JS if bot_protection(site) else None,
@@ -331,7 +333,7 @@ def _page_context(
             for k, v in shared["brand_assets"].items()
         }
         context["brand_assets"] = deeper
-        for key in ("runtime_js", "runtime_css", "lang_js", "sdk_url"):
+        for key in ("runtime_js", "runtime_css", "lang_js", "lang_css", "sdk_url"):
             if "://" not in context[key]:
                 context[key] = page.prefix + context[key]
     if len(pages) > 1:

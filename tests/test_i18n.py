@@ -121,7 +121,8 @@ def test_build_writes_one_page_per_language(project: Path, tmp_path: Path) -> No
     assert ">Siguiente</button>" in spanish, "the overlay's ui: override wins"
     assert ">متابعة</button>" in arabic
     assert 'src="../../assets/flip.' in arabic and 'src="../../assets/lang.' in arabic
-    assert 'src="../assets/lang.' in default
+    assert 'src="../assets/lang.' in default and 'href="../assets/lang.' in default
+    assert 'href="../../assets/lang.' in arabic
     sitemap = (out / "sitemap.xml").read_text("utf-8")
     for url in ("https://apply.example/shop/", "https://apply.example/shop/ar/", "https://apply.example/shop/es-419/"):
         assert f"<loc>{url}</loc>" in sitemap
@@ -160,7 +161,7 @@ def test_a_site_without_locales_is_built_as_before(tmp_path: Path) -> None:
     out = tmp_path / "dist"
     build(REPO, output=out, sites=["brightpath-onboarding"])
     page = (out / "brightpath-onboarding" / "index.html").read_text("utf-8")
-    assert "hreflang" not in page and "flip-langs" not in page and "assets/lang." not in page
+    assert "hreflang" not in page and "flip-langs" not in page and "assets/lang." not in page, "no lang.js/css"
     assert not any(p.is_dir() and p.name != "assets" for p in (out / "brightpath-onboarding").iterdir())
 
 

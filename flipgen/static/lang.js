@@ -1,4 +1,5 @@
-/* Which language's page a visitor sees, for a site published in several (docs/translations.md).
+/* Which language's page a visitor sees, for a site published in several (docs/translations.md);
+ * lang.css styles the switcher.
  *
  * Loaded before flip.js, and only by the pages of such sites: a single-language page pays
  * nothing for it. The journey block names this page's language (`lang`) and all of them
