@@ -58,7 +58,9 @@ class Session:
         self._write()
         manifest = self.builder.snapshot.manifest
         # The manifest of a project that did not build yet still lets the server start.
-        self.token_app = create_app(root, manifest=manifest, emulator=not live, sandbox=not live, rate_limit=0)
+        self.token_app = create_app(
+            root, manifest=manifest, emulator=not live, sandbox=not live, rate_limit=0, deliver_webhooks=False
+        )
         self.app = PreviewApp(self.builder, self.token_app, livereload=livereload, mode="live" if live else "sandbox")
         self.app.output_dir = self.output
         self.watcher = Watcher(self.on_change, poll=poll)

@@ -28,8 +28,9 @@ from flipgen import manifest as manifest_module
 from flipgen.errors import UserError
 from flipgen.manifest import Manifest, SiteEntry
 from flipgen.smile import Credentials, SmileClient
+from flipgen.store import Store, open_store
 
-from . import tokens
+from . import tokens, webhooks
 from .api import ClientGone, Operation, RouteGroup, json_response, operation, retry_after
 from .config import load_credentials, log, missing_credentials
 from .models import ApiError, ErrorCode, Health, error_body
@@ -63,7 +64,7 @@ def service_routes(app: TokenApp) -> RouteGroup:
 
 
 # The server's routes, group by group: a new module adds its `routes` function here.
-ROUTE_GROUPS: list[Callable[[TokenApp], RouteGroup]] = [tokens.routes, service_routes]
+ROUTE_GROUPS: list[Callable[[TokenApp], RouteGroup]] = [tokens.routes, webhooks.routes, service_routes]
 
 
 class TokenApp:
@@ -74,13 +75,17 @@ class TokenApp:
         manifest: Manifest | Mapping[str, Any],
         *,
         smile: SmileClient,
+        store: Store,
         upstream_name: str,
         rate_limit: int,
         trust_proxy: bool,
         limiter: Limiter | None = None,
         body_timeout: float = 10.0,
+        webhook_settings: webhooks.WebhookSettings | None = None,
     ) -> None:
         self.smile = smile
+        self.store = store
+        self.webhooks = webhook_settings or webhooks.WebhookSettings()
         self.upstream_name = upstream_name
         self.limiter: Limiter | None = limiter or (MemoryLimiter(rate_limit) if rate_limit > 0 else None)
         self.trust_proxy = trust_proxy
@@ -205,12 +210,14 @@ class TokenApp:
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with webhooks.delivery_task(self):
+            yield
         await self.aclose()
 
     async def aclose(self) -> None:
         """Close the pooled upstream client and the limiter (servers do it in the lifespan)."""
         await self.smile.aclose()
+        self.store.close()
         if self.limiter is not None:
             await self.limiter.aclose()
 
@@ -242,6 +249,9 @@ def create_app(
     connect_timeout: float = 3.0,
     read_timeout: float = 10.0,
     environ: Mapping[str, str] | None = None,
+    database: str | None = None,
+    store: Store | None = None,
+    deliver_webhooks: bool = True,
 ) -> TokenApp:
     """Build the token endpoint for ``project`` (default: the current directory).
 
@@ -251,6 +261,11 @@ def create_app(
     when ``emulator`` is true, or when ``sandbox`` is true and no credentials are found;
     without credentials otherwise, :class:`~flipgen.errors.UserError` explains what to set.
     ``token_ttl`` (seconds) is the emulator's token lifetime; the timeouts bound each call to Smile.
+
+    The store is ``store``, else the database at ``database``, else ``FLIPGEN_DATABASE_URL``,
+    else ``<project>/.flipgen/flipgen.db`` (migrated on opening). ``webhooks:`` of flipgen.yaml
+    and the webhook secrets are read here too (docs/webhooks.md); ``deliver_webhooks`` false
+    (the preview) sends nothing to them.
     """
     project_dir = Path(project) if project is not None else Path.cwd()
     if rate_limit < 0:
@@ -272,5 +287,17 @@ def create_app(
         credentials = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
         transport = SmileEmulator(token_ttl).transport()
         upstream = "emulator"
+    env = os.environ if environ is None else environ
+    if store is None:
+        store = open_store(database or env.get("FLIPGEN_DATABASE_URL") or None, project_dir)
+    settings = webhooks.WebhookSettings.load(project_dir, env, deliver=deliver_webhooks)
     smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout, read_timeout=read_timeout)
-    return TokenApp(manifest, smile=smile, upstream_name=upstream, rate_limit=rate_limit, trust_proxy=trust_proxy)
+    return TokenApp(
+        manifest,
+        smile=smile,
+        store=store,
+        upstream_name=upstream,
+        rate_limit=rate_limit,
+        trust_proxy=trust_proxy,
+        webhook_settings=settings,
+    )

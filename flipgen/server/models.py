@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     invalid_json = "invalid_json"
     invalid_request = "invalid_request"
     invalid_metadata = "invalid_metadata"
+    invalid_signature = "invalid_signature"
     bot_check_failed = "bot_check_failed"
     origin_not_allowed = "origin_not_allowed"
     unknown_site = "unknown_site"
@@ -64,6 +65,7 @@ _STATUS = {
     ErrorCode.invalid_json: 400,
     ErrorCode.invalid_request: 400,
     ErrorCode.invalid_metadata: 400,
+    ErrorCode.invalid_signature: 401,
     ErrorCode.bot_check_failed: 403,
     ErrorCode.origin_not_allowed: 403,
     ErrorCode.unknown_site: 404,
