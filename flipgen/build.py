@@ -109,6 +109,8 @@ def runtime_assets(sandbox: bool) -> dict[str, tuple[str, bytes]]:
         # The language choice: loaded only by the pages of sites published in several languages.
         "lang.js": minify.string("application/javascript", (STATIC / "lang.js").read_text(encoding="utf-8")),
         "lang.css": minify.string("text/css", (STATIC / "lang.css").read_text(encoding="utf-8")),
+        # The Turnstile check: loaded only by the pages of sites with bot_protection.
+        "bot.js": minify.string("application/javascript", (STATIC / "bot.js").read_text(encoding="utf-8")),
     }
     out = {}
     for name, text in sources.items():
@@ -299,6 +301,7 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], Sit
         "runtime_css": "../" + runtime["flip.css"],
         "lang_js": "../" + runtime["lang.js"],
         "lang_css": "../" + runtime["lang.css"],
+        "bot_js": "../" + runtime["bot.js"],
         "brand_assets": brand_assets,
         "sdk_url": sdk_url,
         "turnstile_js": TURNSTILE_JS if bot_protection(site) else None,
@@ -333,7 +336,7 @@ def _page_context(
             for k, v in shared["brand_assets"].items()
         }
         context["brand_assets"] = deeper
-        for key in ("runtime_js", "runtime_css", "lang_js", "lang_css", "sdk_url"):
+        for key in ("runtime_js", "runtime_css", "lang_js", "lang_css", "bot_js", "sdk_url"):
             if "://" not in context[key]:
                 context[key] = page.prefix + context[key]
     if len(pages) > 1:

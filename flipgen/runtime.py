@@ -26,7 +26,6 @@ UNITS = (
     "strings",
     "state",
     "api",
-    "bot",
     "embed",
     "form",
     "screens",

@@ -2,7 +2,6 @@
    accounts connected, move on when there are enough. */
 import { metadata, route } from "./answers.js";
 import { callEndpoint, failure } from "./api.js";
-import { botProtected, botToken, botTokenUsed, showBotCheck } from "./bot.js";
 import { pageLang } from "./language.js";
 import { metadataProblems } from "./limits.js";
 import { emit, go } from "./screens.js";
@@ -34,8 +33,10 @@ function status(sc, message, error) {
 export function showWink(sc) {
   const count = page.state.wink[sc.id] || 0;
   status(sc, count ? text("connected", count) : "");
-  showBotCheck(sc);
 }
+
+// The bot check's box (site `bot_protection`; static/bot.js keeps its token in data-token).
+const botBox = (sc) => page.journey.bot_protection && page.sections[sc.id].querySelector("[data-flip-turnstile]");
 
 // A failed token request: the text says what happened (api.js kinds); "network" is "token".
 function fail(sc, e) {
@@ -54,8 +55,9 @@ async function token(sc) {
     body.locale = pageLang(); // the language the visitor uses, for the application record
   }
   if (body.metadata && metadataProblems(body.metadata).length) throw failure("refused", "invalid_metadata");
-  if (!refreshing && botProtected()) {
-    body.turnstile = botToken(sc);
+  const bot = !refreshing && botBox(sc);
+  if (bot) {
+    body.turnstile = bot.dataset.token;
     if (!body.turnstile) throw failure("bot", "bot_check_pending");
   }
   let d;
@@ -68,7 +70,8 @@ async function token(sc) {
     save();
     return token(sc);
   } finally {
-    if (body.turnstile) botTokenUsed(sc);
+    // A token is good for one request: static/bot.js drops it and resets the check.
+    if (bot) bot.dispatchEvent(new CustomEvent("flipgen:bot-used", { bubbles: true }));
   }
   if (!d.userToken) throw failure("unavailable", "invalid_response", 200);
   S.uid = d.userId || S.uid;
