@@ -10,6 +10,6 @@ export const LIMITS = JSON.parse(execFileSync(process.env.PYTHON || "python3", [
 useLimits(LIMITS);
 
 export { evaluate } from "../../flipgen/static/runtime/conditions.js";
-export { metadataProblems, valueProblem } from "../../flipgen/static/runtime/limits.js";
+export { valueProblem } from "../../flipgen/static/runtime/limits.js";
 export { validate } from "../../flipgen/static/runtime/validate.js";
 export { effective, interp, metadata, route, steps } from "../../flipgen/static/runtime/answers.js";

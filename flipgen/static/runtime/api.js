@@ -6,8 +6,8 @@
      unavailable  5xx, or an answer that is not what the endpoint promises */
 import { page } from "./state.js";
 
-export function failure(kind, code, status, message) {
-  return { kind, code, status, message };
+export function failure(kind, code, status) {
+  return { kind, code, status };
 }
 
 /** POST `body` as JSON to the endpoint + `path`; the parsed answer, or throws a failure(). */
@@ -26,7 +26,6 @@ export async function callEndpoint(path, body) {
   }
   const data = await r.json().catch(() => ({}));
   if (r.ok) return data;
-  const error = data.error || {};
   const kind = r.status === 429 ? "busy" : r.status < 500 ? "refused" : "unavailable";
-  throw failure(kind, error.code || "http_" + r.status, r.status, error.message);
+  throw failure(kind, (data.error && data.error.code) || "http_" + r.status, r.status);
 }

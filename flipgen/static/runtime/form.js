@@ -3,7 +3,7 @@ import { interp, route } from "./answers.js";
 import { latinDigits, pageLang } from "./language.js";
 import { go } from "./screens.js";
 import { answers, page, save } from "./state.js";
-import { announce, messages, text } from "./strings.js";
+import { announce, STRINGS, text } from "./strings.js";
 import { all, has } from "./util.js";
 import { validate } from "./validate.js";
 
@@ -73,7 +73,7 @@ export function submitForm(sc) {
   const a = answers();
   const bad = [];
   for (const f of sc.fields) {
-    const problem = f.type !== "hidden" && has(a, f.id) ? validate(f, a[f.id], messages(), pageLang()) : null;
+    const problem = f.type !== "hidden" && has(a, f.id) ? validate(f, a[f.id], STRINGS, pageLang()) : null;
     if (f.type !== "hidden") mark(f, problem);
     if (problem) bad.push([f, problem]);
   }
@@ -92,5 +92,5 @@ export function changed(e) {
   page.state.raw[f.id] = read(f);
   save();
   refresh();
-  if (w.classList.contains("flip-invalid")) mark(f, validate(f, page.state.raw[f.id], messages(), pageLang()));
+  if (w.classList.contains("flip-invalid")) mark(f, validate(f, page.state.raw[f.id], STRINGS, pageLang()));
 }

@@ -13,21 +13,11 @@ export function useLimits(limits) {
 // Printable ASCII only: Smile refuses anything else in externalMetadata.
 const ASCII = /^[\x20-\x7e]*$/;
 
-/** Why Smile would refuse one metadata value: "type", "ascii", "value_length" or null. */
+/** Why Smile would refuse one metadata value: "type", "ascii", "value_length" or null. The keys
+    need no check here: they are field and param names, which `flipgen check` keeps to Smile's
+    limits (count and length) at build time. */
 export function valueProblem(value) {
   if (typeof value !== "string") return "type";
   if (!ASCII.test(value)) return "ascii";
   return value.length > LIMITS.metadata.value_max ? "value_length" : null;
-}
-
-/** Every reason Smile would refuse this externalMetadata object, sorted; [] when it is fine. */
-export function metadataProblems(metadata) {
-  const keys = Object.keys(metadata);
-  const found = new Set(keys.length > LIMITS.metadata.max_keys ? ["keys"] : []);
-  for (const k of keys) {
-    if (k.length > LIMITS.metadata.key_max) found.add("key_length");
-    const p = valueProblem(metadata[k]);
-    if (p) found.add(p);
-  }
-  return [...found].sort();
 }

@@ -3,14 +3,12 @@
 import { pageLang, plural } from "./language.js";
 import { has } from "./util.js";
 
-let STRINGS = {};
+/** The theme's messages (also what validate() gets as defaults). */
+export let STRINGS = {};
 
 export function useStrings(strings) {
   STRINGS = strings || {};
 }
-
-/** The theme's messages, for validate(). */
-export const messages = () => STRINGS;
 
 /** The text for `key` (its plural form for `n`), `{n}` and the names in `more` filled in; the
     key itself if unknown. */

@@ -3,7 +3,6 @@
 import { metadata, route } from "./answers.js";
 import { callEndpoint, failure } from "./api.js";
 import { pageLang } from "./language.js";
-import { metadataProblems } from "./limits.js";
 import { emit, go } from "./screens.js";
 import { answers, page, save } from "./state.js";
 import { announce, text } from "./strings.js";
@@ -54,7 +53,6 @@ async function token(sc) {
     body.metadata = metadata(page.journey, answers());
     body.locale = pageLang(); // the language the visitor uses, for the application record
   }
-  if (body.metadata && metadataProblems(body.metadata).length) throw failure("refused", "invalid_metadata");
   const bot = !refreshing && botBox(sc);
   if (bot) {
     body.turnstile = bot.dataset.token;
