@@ -52,3 +52,22 @@ def test_every_mistake_is_reported_at_its_position(tmp_path: Path) -> None:
     assert "did you mean `events`" in found[(6, 5)]
     assert "missing required key `events` in this webhook" in found[(5, 5)]
     assert all(d.file.endswith("flipgen.yaml") for d in open_project(root).diagnostics)
+
+
+def test_the_server_refuses_to_start_without_a_usable_secret_and_never_prints_it(tmp_path: Path) -> None:
+    import pytest
+
+    from flipgen.errors import UserError
+    from flipgen.server.webhooks import WebhookSettings
+
+    root = project(
+        tmp_path, "webhooks:\n  - url: https://hooks.example.com/x\n    events: [all]\n    secret_env: CRM_SECRET\n"
+    )
+    with pytest.raises(UserError, match="CRM_SECRET .* is not set"):
+        WebhookSettings.load(root, {})
+    with pytest.raises(UserError) as info:
+        WebhookSettings.load(root, {"CRM_SECRET": "hunter2-not-a-whsec!"})
+    assert "CRM_SECRET" in info.value.message and "hunter2" not in info.value.message
+    settings = WebhookSettings.load(root, {"CRM_SECRET": "whsec_" + "A" * 43 + "=", "SMILE_WEBHOOK_SECRET": "a b"})
+    assert settings.smile_secrets == ["a", "b"] and [t.url for t in settings.targets] == ["https://hooks.example.com/x"]
+    assert WebhookSettings.load(root, {}, deliver=False).targets == []  # the preview: nothing to sign
