@@ -54,6 +54,7 @@ __all__ = [
 STATIC = Path(__file__).parent / "static"
 EMULATOR_JS = Path(__file__).parent / "sandbox" / "smile-emulator.js"
 SMILE_HOSTS = "https://*.smileapi.io"
+TURNSTILE_ORIGIN = "https://challenges.cloudflare.com"
 # Languages whose visitors may type their own digits (Arabic-Indic, Thai, Devanagari, Tamil):
 # number fields become text inputs that flip.js normalises to Latin digits.
 DIGIT_LANGS = frozenset({"ar", "fa", "ur", "th", "hi", "mr", "ne", "bn", "ta"})
@@ -186,9 +187,10 @@ def _csp(
         if token_origin and token_origin not in connect:
             connect.append(token_origin)
         if bot_protection(site):
-            # Turnstile's script, and the iframe it draws the check in.
+            # Turnstile's script, the iframe it draws the check in, and the calls they make.
             script.append(TURNSTILE_ORIGIN)
             frame.append(TURNSTILE_ORIGIN)
+            connect.append(TURNSTILE_ORIGIN)
     policy = {
         "default-src": ["'none'"],
         "script-src": script,
@@ -242,6 +244,7 @@ class Options:
     # build references the same runtime even if flip.js changes while the build runs.
     runtime: tuple[tuple[str, str], ...] = ()
     embed_origins: tuple[str, ...] = ()
+    max_users_per_day: int | None = None  # flipgen.yaml `token:`; a site's own `token:` wins
 
 
 def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], SiteEntry]:
@@ -321,7 +324,13 @@ def render_site(loaded: Loaded, options: Options) -> tuple[dict[str, bytes], Sit
         files[f"{slug}/qr.svg"] = _qr_svg(page_url, site.brand.colors.text)
 
     # The manifest keeps the default language's journey: answers are checked against it.
-    entry = site_entry(site, token_endpoint=token_endpoint, journey=journeys[0], csp=_csp_text(policy, meta=False))
+    entry = site_entry(
+        site,
+        token_endpoint=token_endpoint,
+        journey=journeys[0],
+        csp=_csp_text(policy, meta=False),
+        max_users_per_day=options.max_users_per_day,
+    )
     return files, entry.model_copy(update={"locales": [p.lang for p in pages]})
 
 
@@ -454,6 +463,7 @@ def options_for(
         sandbox=sandbox,
         csp_extra=tuple(sorted((k, tuple(v)) for k, v in csp_extra.items())),
         embed_origins=tuple(config.embed.allowed_origins),
+        max_users_per_day=config.token.max_users_per_day,
         search=tuple((t, tuple(str(d) for d in project.theme_dirs(t))) for t in themes),
         runtime=tuple((name, rel) for name, (rel, _) in sorted(runtime.items())),
     )

@@ -277,33 +277,33 @@ def serve(
     metavar="N",
     help="Requests per minute per client IP; 0 disables.",
 )
-@click.option("--trust-proxy", is_flag=True, help="Take the client IP from X-Forwarded-For.")
+@click.option(
+    "--trust-proxy",
+    "trust_proxy",
+    multiple=True,
+    metavar="ADDR",
+    help="A proxy (address or CIDR) whose X-Forwarded-For/-Proto is believed; repeat for several.",
+)
+@click.option("--proxy-hops", default=1, show_default=True, type=click.IntRange(1), help="Trusted proxies in a row.")
+@click.option("--public-origin", "public_origins", multiple=True, metavar="URL", help="This endpoint's own origin.")
+@click.option("--redis", "redis_url", metavar="URL", help="Share rate limits and budgets through Redis.")
+@click.option(
+    "--redis-failure",
+    type=click.Choice(["open", "closed"]),
+    default="open",
+    show_default=True,
+    help="When Redis is down: count in each worker (open) or answer 503 (closed).",
+)
+@click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), help="Seconds.")
+@click.option("--max-concurrency", default=1000, show_default=True, type=click.IntRange(1), help="Per worker.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
 @_verbosity
-def token_server(
-    out: Output,
-    project: Path | None,
-    host: str,
-    port: int,
-    sandbox: bool,
-    rate_limit: int,
-    trust_proxy: bool,
-    workers: int,
-) -> None:
+def token_server(out: Output, project: Path | None, trust_proxy: tuple[str, ...], **options: Any) -> None:
     """Serve the token endpoint that mints Wink user tokens (keeps the API secret server-side)."""
     from .server import run_server
 
     level = "warning" if out.quiet else ("debug" if out.verbose > 1 else "info")
-    run_server(
-        project,
-        host=host,
-        port=port,
-        sandbox=sandbox,
-        rate_limit=rate_limit,
-        trust_proxy=trust_proxy,
-        workers=workers,
-        log_level=level,
-    )
+    run_server(project, trust_proxy=list(trust_proxy), log_level=level, **options)
 
 
 @main.command()

@@ -183,8 +183,11 @@ def bot_protection(site: Site) -> dict[str, str] | None:
     return {"provider": bot.provider, "site_key": bot.site_key}
 
 
-def site_entry(site: Site, *, token_endpoint: str, journey: dict[str, Any], csp: str) -> SiteEntry:
-    """The manifest entry of one checked site (``journey`` is its page's data block)."""
+def site_entry(
+    site: Site, *, token_endpoint: str, journey: dict[str, Any], csp: str, max_users_per_day: int | None = None
+) -> SiteEntry:
+    """The manifest entry of one checked site (``journey`` is its page's data block);
+    ``max_users_per_day`` is the project's default budget, which the site's own overrides."""
     wink = site.wink
     metadata = [(p.name, p.pattern) for p in site.params if p.metadata]
     metadata += [(f.id, f.pattern) for s in site.screens if isinstance(s, FormScreen) for f in s.fields if f.metadata]
@@ -211,6 +214,7 @@ def site_entry(site: Site, *, token_endpoint: str, journey: dict[str, Any], csp:
         noindex=site.seo.noindex,
         csp=csp,
         journey=journey,
+        max_users_per_day=(site.token.max_users_per_day if site.token else None) or max_users_per_day,
         bot_protection=journey.get("bot_protection"),
     )
 

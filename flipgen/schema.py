@@ -268,6 +268,14 @@ class Locales(Model):
     ]
 
 
+class TokenLimits(Model):
+    """`token:` in a site or flipgen.yaml: what the token endpoint may spend on the site."""
+
+    max_users_per_day: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="New Smile users (mints) a UTC day before the endpoint answers budget_exhausted"
+    )
+
+
 class BotProtection(Model):
     """A bot check before each new Smile user is minted (Cloudflare Turnstile)."""
 
@@ -290,6 +298,7 @@ class Site(Model):
     screens: Annotated[list[Screen], Field(min_length=1)]
     on_complete: OnComplete = Field(default_factory=OnComplete)
     seo: Seo = Field(default_factory=Seo)
+    token: TokenLimits | None = None
     bot_protection: BotProtection | None = None
 
 
@@ -358,6 +367,7 @@ class Config(Model):
     allowed_origins: list[Annotated[str, Field(pattern=r"^https?://[^\s/?#]+$")]] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
     embed: Embed = Field(default_factory=Embed)
+    token: TokenLimits = Field(default_factory=TokenLimits)
     locales: Locales | None = Field(default=None, description="Languages of every site that sets none itself.")
     csp: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -425,3 +425,39 @@ def test_builds_in_a_temporary_folder_removed_on_exit(project: Path) -> None:
         assert (folder / MANIFEST_NAME).is_file() and (folder / ACME / "index.html").is_file()
         assert b"livereload" not in (folder / ACME / "index.html").read_bytes()
     assert not folder.exists() and not (project / "dist").exists()
+
+
+# --------------------------------------------------------------------------- issue 12: DNS rebinding
+
+
+def test_a_foreign_host_header_is_refused_with_421(server: Server) -> None:
+    import httpx
+
+    for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", f"[::1]:{server.port}"):
+        answer = httpx.get(server.base + "/", headers={"host": host})
+        assert answer.status_code == 200, host
+    # A page on a rebinding domain reaches 127.0.0.1 with its own name in Host.
+    for host in (f"evil.example:{server.port}", "evil.example", f"127.0.0.1:{server.port + 1}"):
+        for method, path in (("GET", "/"), ("POST", "/api/link-token")):
+            answer = httpx.request(method, server.base + path, headers={"host": host}, json={"site": ACME})
+            assert answer.status_code == 421, (host, path)
+            assert "DNS rebinding" in answer.text
+
+
+def test_live_mode_keeps_a_rate_limit(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from tests.support.fake_smile import FakeSmile
+
+    with FakeSmile() as fake:
+        monkeypatch.setenv("SMILE_API_KEY", fake.key)
+        monkeypatch.setenv("SMILE_API_SECRET", fake.secret)
+        monkeypatch.setenv("SMILE_API_HOST", fake.url)
+        srv = Server(project, "--live")
+        try:
+            codes = [httpx.post(srv.base + "/api/link-token", json={"site": ACME}).status_code for _ in range(40)]
+        finally:
+            srv.stop()
+    # 30 a minute with bursts of 30 (a little refills while the 40 requests run).
+    assert codes[:30] == [200] * 30 and codes[-1] == 429 and codes.count(200) < 34
+    assert len(fake.users) == codes.count(200)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import html
+import ipaddress
 import mimetypes
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +30,7 @@ from flipgen.server import TokenApp
 
 from .builder import Builder, Snapshot
 
-__all__ = ["PreviewApp", "inject", "safe_relpath"]
+__all__ = ["HostCheck", "PreviewApp", "inject", "preview_origins", "safe_relpath"]
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 SSE_PING = 15.0
@@ -68,13 +70,69 @@ class _AnyMethod:
         await self.app(scope, receive, send)
 
 
+class HostCheck:
+    """Which ``Host`` headers the preview answers: DNS rebinding protection.
+
+    A page on another domain can make its own name resolve to 127.0.0.1 and then call the
+    preview "same-origin", with the developer's live credentials behind it. Such a request
+    carries that domain in ``Host``. Only the bound address, ``localhost`` and IP literals
+    (which no rebinding can produce), with the bound port, are answered; the rest get 421.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.port = port
+        self.names = {"localhost", host.lower().strip("[]")}
+
+    def allows(self, header: str | None) -> bool:
+        if not header:
+            return False
+        parts = urlsplit("//" + header.strip().lower())
+        try:
+            port = parts.port or 80
+        except ValueError:
+            return False
+        name = parts.hostname or ""
+        if port != self.port:
+            return False
+        if name in self.names:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+    def refusal(self) -> Response:
+        text = (
+            f"421 Misdirected Request: this preview answers only to http://127.0.0.1:{self.port}/ or "
+            f"http://localhost:{self.port}/ (a request for another host name may be a DNS rebinding attack).\n"
+        )
+        return _text(421, text)
+
+
+def preview_origins(host: str, port: int) -> list[str]:
+    """The origins the preview's pages have: same-origin token calls come from these."""
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    shown = f"[{host}]" if ":" in host else host
+    if shown not in names:
+        names.append(shown)
+    return [f"http://{name}:{port}" for name in names]
+
+
 class PreviewApp:
     """The preview's ASGI app: see the module docstring for its routes."""
 
     def __init__(
-        self, builder: Builder, token_app: TokenApp, *, livereload: bool = True, mode: str = "sandbox"
+        self,
+        builder: Builder,
+        token_app: TokenApp,
+        *,
+        livereload: bool = True,
+        mode: str = "sandbox",
+        hosts: HostCheck | None = None,
     ) -> None:
         self.builder = builder
+        self.hosts = hosts
         self.token_app = token_app
         self.livereload = livereload
         self.mode = mode
@@ -92,6 +150,11 @@ class PreviewApp:
         self.starlette = Starlette(routes=routes, lifespan=self._lifespan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.hosts is not None:
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+            if not self.hosts.allows(host):
+                await self.hosts.refusal()(scope, receive, send)
+                return
         await self.starlette(scope, receive, send)
 
     @asynccontextmanager

@@ -26,7 +26,7 @@ from flipgen.errors import UserError
 from flipgen.project import CONFIG_NAME
 from flipgen.server import create_app
 
-from .app import PreviewApp
+from .app import HostCheck, PreviewApp, preview_origins
 from .builder import Builder, Report
 from .watcher import Watcher
 
@@ -35,6 +35,7 @@ __all__ = ["Session", "serve"]
 # A site file missing at rebuild time gets this long to come back (delete-then-write saves).
 VANISH_GRACE = 0.2
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+LIVE_RATE_LIMIT = 30
 
 
 def _say(text: str, *, err: bool = False) -> None:
@@ -44,7 +45,18 @@ def _say(text: str, *, err: bool = False) -> None:
 class Session:
     """One running preview: the builder, the app, the watcher and the build folder on disk."""
 
-    def __init__(self, root: Path, *, live: bool, livereload: bool, poll: bool, quiet: bool, verbose: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        live: bool,
+        livereload: bool,
+        poll: bool,
+        quiet: bool,
+        verbose: int,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+    ) -> None:
         self.quiet = quiet
         self.verbose = verbose
         self.builder = Builder(root, sandbox=not live)
@@ -58,10 +70,23 @@ class Session:
         self._write()
         manifest = self.builder.snapshot.manifest
         # The manifest of a project that did not build yet still lets the server start.
+        # With --live every mint creates a real (paid) Smile user: keep the production limit.
         self.token_app = create_app(
-            root, manifest=manifest, emulator=not live, sandbox=not live, rate_limit=0, deliver_webhooks=False
+            root,
+            manifest=manifest,
+            emulator=not live,
+            sandbox=not live,
+            rate_limit=LIVE_RATE_LIMIT if live else 0,
+            public_origins=preview_origins(host, port),
+            deliver_webhooks=False,
         )
-        self.app = PreviewApp(self.builder, self.token_app, livereload=livereload, mode="live" if live else "sandbox")
+        self.app = PreviewApp(
+            self.builder,
+            self.token_app,
+            livereload=livereload,
+            mode="live" if live else "sandbox",
+            hosts=HostCheck(host, port),
+        )
         self.app.output_dir = self.output
         self.watcher = Watcher(self.on_change, poll=poll)
 
@@ -224,8 +249,10 @@ def serve(
     sock = _bind(host, port)
     session: Session | None = None
     try:
-        session = Session(root, live=live, livereload=livereload, poll=poll, quiet=quiet, verbose=verbose)
         actual = sock.getsockname()[1]
+        session = Session(
+            root, live=live, livereload=livereload, poll=poll, quiet=quiet, verbose=verbose, host=host, port=actual
+        )
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{actual}/"
         if host not in LOCAL_HOSTS:

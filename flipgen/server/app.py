@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,14 @@ from flipgen.store import Store, open_store
 
 from . import tokens, webhooks
 from .api import ClientGone, Operation, RouteGroup, json_response, operation, retry_after
+from .botcheck import Turnstile, VerifyUnavailable
+from .budget import StoreBudget, Unavailable
 from .config import load_credentials, log, missing_credentials
+from .guards import Guards, build_guards
 from .models import ApiError, ErrorCode, Health, error_body
 from .openapi import openapi_document
 from .origins import OriginPolicy
-from .ratelimit import Limiter, MemoryLimiter, client_key
+from .ratelimit import client_key
 
 __all__ = ["ROUTE_GROUPS", "TokenApp", "create_app"]
 
@@ -77,19 +81,16 @@ class TokenApp:
         smile: SmileClient,
         store: Store,
         upstream_name: str,
-        rate_limit: int,
-        trust_proxy: bool,
-        limiter: Limiter | None = None,
-        body_timeout: float = 10.0,
+        guards: Guards,
         webhook_settings: webhooks.WebhookSettings | None = None,
     ) -> None:
         self.smile = smile
         self.store = store
         self.webhooks = webhook_settings or webhooks.WebhookSettings()
         self.upstream_name = upstream_name
-        self.limiter: Limiter | None = limiter or (MemoryLimiter(rate_limit) if rate_limit > 0 else None)
-        self.trust_proxy = trust_proxy
-        self.body_timeout = body_timeout
+        self.guards = guards
+        self.limiter = guards.limiter
+        self.body_timeout = guards.body_timeout
         self.starlette = Starlette(
             exception_handlers={
                 ApiError: self._api_error,
@@ -110,7 +111,7 @@ class TokenApp:
         self.manifest = manifest_module.parse(manifest)
         self.token_paths = _token_paths(self.manifest)
         self.refresh_paths = frozenset(p + "/refresh" for p in self.token_paths)
-        self.origins = OriginPolicy(self.manifest.allowed_origins)
+        self.origins = OriginPolicy(self.manifest.allowed_origins, self.guards.public_origins)
         groups = [group(self) for group in ROUTE_GROUPS]
         routes: list[BaseRoute] = [route for group in groups for route in group.routes]
         self.operations: list[Operation] = [op for group in groups for op in group.operations]
@@ -128,13 +129,17 @@ class TokenApp:
             await self.starlette(scope, receive, send)
             return
         started = time.perf_counter()
-        origin = host = None
+        origin = host = proto = None
         for name, value in scope["headers"]:
             if name == b"origin":
                 origin = value.decode("latin-1")
             elif name == b"host":
                 host = value.decode("latin-1")
-        own = f"{scope.get('scheme', 'http')}://{host}" if host else None
+            elif name == b"x-forwarded-proto":
+                proto = value.decode("latin-1")
+        peer = scope["client"][0] if scope.get("client") else ""
+        scheme = self.guards.proxies.scheme(peer, scope.get("scheme", "http"), proto)
+        own = f"{scheme}://{host}" if host else None
         origin_ok = origin is None or self.origins.allows(origin, own)
         record: dict[str, Any] = {"method": scope["method"], "path": scope["path"][:200], "site": None}
         scope.setdefault("state", {}).update(record=record, origin_ok=origin_ok)
@@ -159,18 +164,16 @@ class TokenApp:
             log.log(level, json.dumps(record, separators=(",", ":")))
 
     def client_address(self, request: Request) -> str:
-        if self.trust_proxy:
-            # The right-most entry is the one our own proxy appended; the rest is client-made.
-            forwarded = request.headers.get("x-forwarded-for", "")
-            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-            if hops:
-                return hops[-1]
-        return request.client.host if request.client else "unknown"
+        peer = request.client.host if request.client else "unknown"
+        return self.guards.proxies.client(peer, request.headers.get("x-forwarded-for"))
 
     async def rate_limit(self, request: Request) -> None:
         if self.limiter is None:
             return
-        wait = await self.limiter.check(client_key(self.client_address(request)))
+        try:
+            wait = await self.limiter.check(client_key(self.client_address(request)))
+        except Unavailable:
+            raise _unavailable("the rate limiter") from None
         if wait > 0:
             headers = retry_after(wait)
             raise ApiError(
@@ -180,7 +183,42 @@ class TokenApp:
             )
 
     async def guard_mint(self, request: Request, slug: str, site: SiteEntry, turnstile: str | None) -> None:
-        """Checks that run right before a mint creates a (paid) Smile user."""
+        """Checks that run right before a mint creates a (paid) Smile user: the bot check,
+        then the site's daily budget (so bots never spend it)."""
+        guards = self.guards
+        if site.bot_protection is not None and guards.turnstile is not None:
+            await self._bot_check(request, guards.turnstile, turnstile)
+        limit = site.max_users_per_day
+        if limit is None:
+            return
+        try:
+            allowed = await guards.budget.spend(slug, limit)
+            warn = not allowed and await guards.budget.first_warning(slug)
+        except Unavailable:
+            raise _unavailable("the mint budget") from None
+        if warn:
+            log.warning('{"warning":"budget_exhausted","site":%s,"max_users_per_day":%d}', json.dumps(slug), limit)
+        if not allowed:
+            raise ApiError(
+                ErrorCode.budget_exhausted,
+                "This journey has reached its limit of new sign-ups for today. Please try again tomorrow.",
+                {"retry-after": str(_seconds_to_midnight())},
+            )
+
+    async def _bot_check(self, request: Request, turnstile: Turnstile, token: str | None) -> None:
+        if not token:
+            raise ApiError(
+                ErrorCode.bot_check_failed,
+                "This site checks that visitors are not bots: send the Turnstile widget's token as `turnstile`.",
+            )
+        try:
+            passed = await turnstile.verify(token, self.client_address(request))
+        except VerifyUnavailable:
+            raise _unavailable("the bot check") from None
+        if not passed:
+            raise ApiError(
+                ErrorCode.bot_check_failed, "The bot check did not pass. Please reload the page and try again."
+            )
 
     # -- exception handlers
 
@@ -215,11 +253,25 @@ class TokenApp:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pooled upstream client and the limiter (servers do it in the lifespan)."""
+        """Close the pooled upstream client and the guards (servers do it in the lifespan)."""
         await self.smile.aclose()
+        await self.guards.aclose()
         self.store.close()
-        if self.limiter is not None:
-            await self.limiter.aclose()
+
+
+def _unavailable(what: str) -> ApiError:
+    return ApiError(
+        ErrorCode.service_unavailable,
+        f"The token server cannot reach {what} right now. Please try again in a minute.",
+        {"retry-after": "30"},
+    )
+
+
+def _seconds_to_midnight() -> int:
+    now = datetime.now(UTC)
+    return max(
+        1, int((now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds())
+    )
 
 
 def _token_paths(manifest: Manifest) -> frozenset[str]:
@@ -243,7 +295,7 @@ def create_app(
     sandbox: bool = False,
     emulator: bool = False,
     rate_limit: int = 30,
-    trust_proxy: bool = False,
+    trust_proxy: bool | str | Sequence[str] = False,
     credentials: Credentials | None = None,
     token_ttl: float | None = None,
     connect_timeout: float = 3.0,
@@ -252,6 +304,7 @@ def create_app(
     database: str | None = None,
     store: Store | None = None,
     deliver_webhooks: bool = True,
+    **protection: Any,
 ) -> TokenApp:
     """Build the token endpoint for ``project`` (default: the current directory).
 
@@ -266,6 +319,10 @@ def create_app(
     else ``<project>/.flipgen/flipgen.db`` (migrated on opening). ``webhooks:`` of flipgen.yaml
     and the webhook secrets are read here too (docs/webhooks.md); ``deliver_webhooks`` false
     (the preview) sends nothing to them.
+
+    ``trust_proxy`` lists the proxies (addresses or CIDRs; ``True``: this host) whose
+    ``X-Forwarded-For`` is believed; the other keywords (``proxy_hops``, ``public_origins``,
+    ``redis_url``, ``redis_fail_open``, ``body_timeout``…) go to :func:`build_guards`.
     """
     project_dir = Path(project) if project is not None else Path.cwd()
     if rate_limit < 0:
@@ -274,6 +331,8 @@ def create_app(
         manifest = manifest_module.load(project_dir)
     elif isinstance(manifest, str | os.PathLike):
         manifest = manifest_module.read(manifest)
+    manifest = manifest_module.parse(manifest)
+    env = os.environ if environ is None else environ
     if credentials is None and not emulator:
         credentials = load_credentials(project_dir, environ)
     transport = None
@@ -287,17 +346,18 @@ def create_app(
         credentials = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
         transport = SmileEmulator(token_ttl).transport()
         upstream = "emulator"
-    env = os.environ if environ is None else environ
+        # Offline, bot checks are verified only when a secret is set in the environment.
+        if not env.get("TURNSTILE_SECRET"):
+            protection.setdefault("verify_bots", False)
+    guards = build_guards(
+        manifest, project_dir, rate_limit=rate_limit, trust_proxy=trust_proxy, environ=environ, **protection
+    )
     if store is None:
         store = open_store(database or env.get("FLIPGEN_DATABASE_URL") or None, project_dir)
+    if guards.budget_in_store:
+        guards.budget = StoreBudget(store)  # no Redis: the budget counts where the applications live
     settings = webhooks.WebhookSettings.load(project_dir, env, deliver=deliver_webhooks)
     smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout, read_timeout=read_timeout)
     return TokenApp(
-        manifest,
-        smile=smile,
-        store=store,
-        upstream_name=upstream,
-        rate_limit=rate_limit,
-        trust_proxy=trust_proxy,
-        webhook_settings=settings,
+        manifest, smile=smile, store=store, upstream_name=upstream, guards=guards, webhook_settings=settings
     )

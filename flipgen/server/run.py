@@ -4,16 +4,37 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from flipgen import manifest as manifest_module
 from flipgen.errors import UserError
 
 from .app import TokenApp, create_app
 from .config import ENV_PREFIX, configure_logging, env_flag
+from .guards import proxies_from
 from .tokens import DEFAULT_PATH
 
 __all__ = ["app_from_env", "run_server"]
+
+REDIS_ENV = "FLIPGEN_REDIS_URL"
+
+
+def _failure_mode(text: str) -> bool:
+    """``open`` (the default) or ``closed``: True when the server fails open."""
+    value = (text or "open").strip().lower()
+    if value not in ("open", "closed"):
+        raise UserError(f"--redis-failure takes `open` or `closed`, not {text[:40]!r}.")
+    return value == "open"
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(ENV_PREFIX + name) or ""
+    try:
+        return float(text) if text else default
+    except ValueError:
+        raise UserError(f"{ENV_PREFIX}{name} must be a number, not {text[:40]!r}.") from None
 
 
 def app_from_env() -> TokenApp:
@@ -21,20 +42,33 @@ def app_from_env() -> TokenApp:
 
     ``FLIPGEN_TOKEN_PROJECT`` (default: current directory), ``FLIPGEN_TOKEN_MANIFEST`` (a
     manifest JSON file instead of the project's build), ``FLIPGEN_TOKEN_SANDBOX``,
-    ``FLIPGEN_TOKEN_RATE_LIMIT`` (default 30), ``FLIPGEN_TOKEN_TRUST_PROXY``,
-    ``FLIPGEN_TOKEN_CONNECT_TIMEOUT`` (3 s), ``FLIPGEN_TOKEN_READ_TIMEOUT`` (10 s). Run with
+    ``FLIPGEN_TOKEN_RATE_LIMIT`` (default 30), ``FLIPGEN_TOKEN_TRUST_PROXY`` (proxy CIDRs,
+    comma-separated; ``1``: this host), ``FLIPGEN_TOKEN_PROXY_HOPS`` (1),
+    ``FLIPGEN_TOKEN_PUBLIC_ORIGINS``, ``FLIPGEN_TOKEN_BODY_TIMEOUT`` (10 s),
+    ``FLIPGEN_TOKEN_CONNECT_TIMEOUT`` (3 s), ``FLIPGEN_TOKEN_READ_TIMEOUT`` (10 s),
+    ``FLIPGEN_REDIS_URL`` and ``FLIPGEN_REDIS_FAILURE`` (``open``/``closed``). Run with
     ``uvicorn --factory flipgen.server:app_from_env``.
     """
     env = os.environ
     configure_logging(env.get(ENV_PREFIX + "LOG_LEVEL", "info"))
+    project = Path(env.get(ENV_PREFIX + "PROJECT") or ".")
+    manifest_path = env.get(ENV_PREFIX + "MANIFEST")
+    manifest = manifest_module.read(manifest_path) if manifest_path else manifest_module.load(project)
+    trust = env.get(ENV_PREFIX + "TRUST_PROXY", "").strip()
     return create_app(
-        env.get(ENV_PREFIX + "PROJECT") or None,
-        manifest=env.get(ENV_PREFIX + "MANIFEST") or None,
+        project,
+        manifest=manifest,
         sandbox=env_flag(env, ENV_PREFIX + "SANDBOX"),
-        rate_limit=int(env.get(ENV_PREFIX + "RATE_LIMIT") or 30),
-        trust_proxy=env_flag(env, ENV_PREFIX + "TRUST_PROXY"),
-        connect_timeout=float(env.get(ENV_PREFIX + "CONNECT_TIMEOUT") or 3.0),
-        read_timeout=float(env.get(ENV_PREFIX + "READ_TIMEOUT") or 10.0),
+        rate_limit=int(_number(env, "RATE_LIMIT", 30)),
+        trust_proxy=True if trust.lower() in ("1", "true", "yes", "on") else trust,
+        proxy_hops=int(_number(env, "PROXY_HOPS", 1)),
+        public_origins=[o.strip() for o in env.get(ENV_PREFIX + "PUBLIC_ORIGINS", "").split(",") if o.strip()],
+        redis_url=env.get(REDIS_ENV) or None,
+        redis_fail_open=_failure_mode(env.get("FLIPGEN_REDIS_FAILURE", "")),
+        redis_prefix=env.get("FLIPGEN_REDIS_PREFIX") or "flipgen:",
+        body_timeout=_number(env, "BODY_TIMEOUT", 10.0),
+        connect_timeout=_number(env, "CONNECT_TIMEOUT", 3.0),
+        read_timeout=_number(env, "READ_TIMEOUT", 10.0),
     )
 
 
@@ -45,36 +79,54 @@ def run_server(
     port: int = 8787,
     sandbox: bool = False,
     rate_limit: int = 30,
-    trust_proxy: bool = False,
+    trust_proxy: bool | str | Sequence[str] = False,
+    proxy_hops: int = 1,
+    public_origins: Sequence[str] = (),
+    redis_url: str | None = None,
+    redis_failure: str = "open",
+    body_timeout: float = 10.0,
+    max_concurrency: int = 1000,
     workers: int = 1,
     log_level: str = "info",
     manifest: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve the token endpoint with uvicorn until interrupted (``flipgen token-server``).
 
-    ``manifest`` is a manifest JSON file to serve instead of the project's build.
-    Raises :class:`UserError` before binding when the project or credentials are unusable.
-    With ``workers > 1`` each worker process builds its own app through
-    :func:`app_from_env`, configured through ``FLIPGEN_TOKEN_*`` variables set here.
+    Every worker process builds its app through :func:`app_from_env`, configured through the
+    ``FLIPGEN_*`` variables set here; the app is built once here first, so configuration
+    errors (:class:`UserError`) surface before binding. ``max_concurrency`` bounds the
+    connections and requests a worker holds at once (uvicorn answers 503 past it).
     """
     import uvicorn  # the server process only; the app itself runs under any ASGI server
 
     project_dir = Path(project).resolve() if project is not None else Path.cwd()
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}.")
-    # Built here even for several workers: configuration errors surface before binding.
-    manifest_path = str(Path(manifest).resolve()) if manifest is not None else ""
-    app = create_app(
-        project_dir, manifest=manifest_path or None, sandbox=sandbox, rate_limit=rate_limit, trust_proxy=trust_proxy
+    trust = ",".join(proxies_from(trust_proxy))
+    os.environ.update(
+        {
+            ENV_PREFIX + "PROJECT": str(project_dir),
+            ENV_PREFIX + "MANIFEST": str(Path(manifest).resolve()) if manifest is not None else "",
+            ENV_PREFIX + "SANDBOX": "1" if sandbox else "",
+            ENV_PREFIX + "RATE_LIMIT": str(rate_limit),
+            ENV_PREFIX + "TRUST_PROXY": trust,
+            ENV_PREFIX + "PROXY_HOPS": str(proxy_hops),
+            ENV_PREFIX + "PUBLIC_ORIGINS": ",".join(public_origins),
+            ENV_PREFIX + "BODY_TIMEOUT": str(body_timeout),
+            ENV_PREFIX + "LOG_LEVEL": log_level,
+            "FLIPGEN_REDIS_FAILURE": redis_failure,
+        }
     )
-    configure_logging(log_level)
+    if redis_url:
+        os.environ[REDIS_ENV] = redis_url
+    app = app_from_env()
     print(
         f"flipgen token endpoint on http://{host}:{port}{DEFAULT_PATH} "
         f"(upstream: {app.upstream_name}, {len(app.sites)} site(s), {workers} worker(s))",
         file=sys.stderr,
         flush=True,
     )
-    # The app reads X-Forwarded-For itself (only with --trust-proxy): uvicorn must not.
+    # The app reads X-Forwarded-For itself (only from --trust-proxy addresses): uvicorn must not.
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -83,18 +135,9 @@ def run_server(
         "proxy_headers": False,
         "server_header": False,
         "lifespan": "on",
+        "limit_concurrency": max_concurrency,
     }
     if workers == 1:
         uvicorn.run(app, **options)
         return
-    os.environ.update(
-        {
-            ENV_PREFIX + "PROJECT": str(project_dir),
-            ENV_PREFIX + "MANIFEST": manifest_path,
-            ENV_PREFIX + "SANDBOX": "1" if sandbox else "",
-            ENV_PREFIX + "RATE_LIMIT": str(rate_limit),
-            ENV_PREFIX + "TRUST_PROXY": "1" if trust_proxy else "",
-            ENV_PREFIX + "LOG_LEVEL": log_level,
-        }
-    )
     uvicorn.run("flipgen.server:app_from_env", factory=True, workers=workers, **options)

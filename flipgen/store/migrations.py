@@ -30,6 +30,7 @@ MIGRATION_MODULES: list[str] = [
     "flipgen.store.applications",
     "flipgen.invites.ledger",
     "flipgen.webhooks.outbox",  # webhook tables, and the outbox listener on application changes
+    "flipgen.server.budget",  # mint_budget: the per-site daily mint count
 ]
 
 schema_version = Table(
