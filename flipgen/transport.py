@@ -132,8 +132,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         received = False
         try:
             conn.writer.write(_request_bytes(conn.protocol, request))
-            async with asyncio.timeout(timeouts.get("write")):
-                await conn.writer.drain()
+            transport = conn.writer.transport
+            # A few hundred bytes usually go to the kernel at once: wait only for what did not.
+            if transport.get_write_buffer_size() or transport.is_closing():
+                async with asyncio.timeout(timeouts.get("write")):
+                    await conn.writer.drain()
             async with asyncio.timeout(timeouts.get("read")):
                 status, headers, content, received = await _read_response(conn)
             protocol = conn.protocol
@@ -165,9 +168,26 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._idle.clear()
 
 
+# h11 validates every header of an event when it is built (a regex per header, a third of the
+# cost of a request). The Smile client sends the same few heads over and over (only the
+# Content-Length varies), and an event is immutable: build each distinct head once.
+_HEADS: dict[tuple[str, bytes, tuple[tuple[bytes, bytes], ...]], h11.Request] = {}
+MAX_HEADS = 256
+
+
+def _request_head(request: httpx.Request) -> h11.Request:
+    key = (request.method, request.url.raw_path, tuple(request.headers.raw))
+    event = _HEADS.get(key)
+    if event is None:
+        if len(_HEADS) >= MAX_HEADS:
+            _HEADS.clear()
+        event = _HEADS[key] = h11.Request(method=key[0], target=key[1], headers=list(key[2]))
+    return event
+
+
 def _request_bytes(protocol: h11.Connection, request: httpx.Request) -> bytes:
     body = request.content
-    head = protocol.send(h11.Request(method=request.method, target=request.url.raw_path, headers=request.headers.raw))
+    head = protocol.send(_request_head(request))
     data = protocol.send(h11.Data(data=body)) if body else b""
     end = protocol.send(h11.EndOfMessage())
     return (head or b"") + (data or b"") + (end or b"")
