@@ -177,11 +177,14 @@ class SmileClient:
                 transport = httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
         self._transport = transport
         basic = base64.b64encode(f"{credentials.key}:{credentials.secret}".encode()).decode()
-        self._headers = [
+        common = [
             ("Authorization", "Basic " + basic),
             ("Accept", "application/json"),
             ("User-Agent", "flipgen-token-server"),
         ]
+        # Built (normalised) once: httpx.Request copies a Headers object as it is.
+        self._headers = httpx.Headers(common)
+        self._json_headers = httpx.Headers([*common, ("Content-Type", "application/json")])
         self._users_url = httpx.URL(credentials.host + "/users")
         self._tokens_url = httpx.URL(credentials.host + "/tokens")
 
@@ -298,9 +301,7 @@ class SmileClient:
         return await self._request("POST", url, body)
 
     async def _request(self, method: str, url: httpx.URL, body: bytes | None) -> dict[str, Any]:
-        headers = self._headers
-        if body is not None:
-            headers = [*headers, ("Content-Type", "application/json")]
+        headers = self._headers if body is None else self._json_headers
         self.budget.deposit()
         attempt = 0
         while True:
