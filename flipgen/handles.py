@@ -85,9 +85,13 @@ class HandleSigner:
         if not _B64.fullmatch(encoded_id) or not _B64.fullmatch(encoded_mac):
             return None
         try:
-            application_id = _unb64(encoded_id).decode("utf-8")
-            mac = _unb64(encoded_mac)
+            raw_id, mac = _unb64(encoded_id), _unb64(encoded_mac)
+            application_id = raw_id.decode("utf-8")
         except (binascii.Error, ValueError):
+            return None
+        # Only the canonical spelling: base64 ignores the spare bits of a last character, and
+        # one application must have exactly one handle.
+        if _b64(raw_id) != encoded_id or _b64(mac) != encoded_mac:
             return None
         if not hmac.compare_digest(mac, self._mac(application_id, site)):
             return None

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,6 +24,7 @@ from .limits import for_runtime
 from .schema import FormScreen, Site, WinkScreen
 
 __all__ = [
+    "APPLICATIONS_PATH",
     "MANIFEST_NAME",
     "BotProtection",
     "EmbedSettings",
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "flipgen-manifest.json"
+# Where the runtime saves answers: this path on the token endpoint's origin (docs/applications.md).
+APPLICATIONS_PATH = "/api/applications"
 
 
 class _Model(BaseModel):
@@ -162,6 +166,7 @@ def journey_data(site: Site, token_endpoint: str, sandbox: bool, embed_origins: 
         "site": site.slug,
         "title": site.title,
         "token_endpoint": token_endpoint,
+        "applications_endpoint": urljoin(token_endpoint, APPLICATIONS_PATH),
         "sandbox": sandbox,
         "limits": for_runtime(),
         "params": [

@@ -57,6 +57,15 @@ def test_forged_or_mangled_handles_are_refused(mangle: object) -> None:
     assert signer.verify(mangle(handle), "acme") is None  # type: ignore[operator]
 
 
+def test_only_the_canonical_spelling_verifies() -> None:
+    signer = HandleSigner(KEY)
+    handle = signer.sign("app-1", "acme")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # Every other last character, including those that decode to the same bytes.
+    for c in alphabet.replace(handle[-1], ""):
+        assert signer.verify(handle[:-1] + c, "acme") is None
+
+
 def test_the_id_cannot_be_swapped_under_a_valid_mac() -> None:
     signer = HandleSigner(KEY)
     mac = signer.sign("app-1", "acme").split(".")[1]

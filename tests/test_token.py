@@ -20,10 +20,13 @@ import httpx
 import pytest
 import uvicorn
 
+from flipgen import manifest as manifest_module
 from flipgen.errors import UserError
+from flipgen.handles import ENV_VAR, HandleSigner
 from flipgen.sandbox.emulator import decode_access_token, is_emulator_user_id
 from flipgen.server import ErrorCode, TokenApp, create_app, load_credentials
 from flipgen.smile import DEFAULT_HOST, Credentials
+from flipgen.store import applications as apps
 from tests.support.fake_smile import FakeSmile
 
 WINK = {"template_id": "wtpl-acme", "providers": [], "top_providers": ["upwork", "grab"], "enable_upload": True}
@@ -57,9 +60,11 @@ MANIFEST: dict[str, Any] = {
         },
     },
 }
+APPS_PROJECT = Path(__file__).parent / "fixtures" / "applications"
 MINT = "/api/link-token"
 REFRESH = "/api/link-token/refresh"
-TOKEN_FIELDS = {"userToken", "userId", "expiresAt", "mode", "templateId", "providers", "topProviders", "enableUpload"}
+TOKEN_FIELDS = {"userToken", "handle", "expiresAt", "mode", "templateId", "providers", "topProviders", "enableUpload"}
+SECRET = "test-secret-key-" + "k" * 32
 
 
 @contextmanager
@@ -96,9 +101,18 @@ class Live:
     def mint(self, body: Any = None, **kwargs: Any) -> httpx.Response:
         return self.http.post(MINT, json={"site": "acme-income"} if body is None else body, **kwargs)
 
+    def user_of(self, handle: str, site: str = "acme-income") -> str | None:
+        """The Smile userId the server stored for the application behind ``handle``."""
+        app_id = HandleSigner(SECRET).verify(handle, site)
+        assert app_id is not None, "the handle must be signed for the site"
+        with self.app.store.read() as conn:
+            found = apps.get(conn, app_id)
+        assert found is not None
+        return found.smile_user_id
+
 
 @pytest.fixture
-def start() -> Iterator[Callable[..., Live]]:
+def start(tmp_path: Path) -> Iterator[Callable[..., Live]]:
     """``start(**create_app options)``: the endpoint in front of a fresh fake Smile."""
     with ExitStack() as stack:
 
@@ -107,7 +121,8 @@ def start() -> Iterator[Callable[..., Live]]:
             if fake is not None:
                 options.setdefault("credentials", Credentials(fake.key, fake.secret, fake.url))
             options.setdefault("manifest", MANIFEST)
-            options.setdefault("environ", {})
+            options.setdefault("environ", {ENV_VAR: SECRET})
+            options.setdefault("database", f"sqlite:///{tmp_path / 'applications.db'}")
             app = create_app(**options)
             live = Live(stack.enter_context(serve(app)), fake, app)
             stack.callback(live.http.close)
@@ -140,8 +155,10 @@ def test_mints_a_token_with_the_sites_widget_settings(start: Callable[..., Live]
     body = response.json()
     assert set(body) == TOKEN_FIELDS
     assert live.fake is not None
-    assert live.fake.tokens[body["userToken"]] == body["userId"]
-    assert live.fake.users[body["userId"]] == {"ref": "abc", "email": "a@b.co"}
+    user = live.user_of(body["handle"])
+    assert user is not None and user not in response.text, "the Smile userId stays on the server"
+    assert live.fake.tokens[body["userToken"]] == user
+    assert live.fake.users[user] == {"ref": "abc", "email": "a@b.co"}
     assert body["expiresAt"] == "2030-01-01T05:00:00Z" and body["mode"] == "SANDBOX"
     assert (body["templateId"], body["providers"], body["topProviders"], body["enableUpload"]) == (
         "wtpl-acme",
@@ -181,37 +198,70 @@ def test_a_named_screen_overrides_the_site_settings(start: Callable[..., Live]) 
 def test_refresh_returns_a_new_token_for_the_same_user(start: Callable[..., Live]) -> None:
     live = start()
     first = live.mint().json()
-    response = live.http.post(REFRESH, json={"site": "acme-income", "userId": first["userId"]})
+    user = live.user_of(first["handle"])
+    response = live.http.post(REFRESH, json={"site": "acme-income", "handle": first["handle"]})
     assert response.status_code == 200
     second = response.json()
     assert set(second) == TOKEN_FIELDS
-    assert second["userId"] == first["userId"]
+    assert second["handle"] == first["handle"]
     assert second["userToken"] != first["userToken"]
     assert live.fake is not None
-    assert live.fake.tokens[second["userToken"]] == first["userId"]
-    assert live.fake.of("/tokens")[0].query == {"userId": [first["userId"]]}
+    assert live.fake.tokens[second["userToken"]] == user
+    assert live.fake.of("/tokens")[0].query == {"userId": [user]}
     assert len(live.fake.users) == 1  # no second Smile user
+    # Minting again with the handle refreshes too: one application, one paid user.
+    third = live.mint({"site": "acme-income", "handle": first["handle"]}).json()
+    assert live.fake.tokens[third["userToken"]] == user and len(live.fake.users) == 1
 
 
 def test_refresh_of_a_user_smile_does_not_know_is_404(start: Callable[..., Live]) -> None:
     live = start()
-    response = live.http.post(REFRESH, json={"site": "acme-income", "userId": "tenant-gone"})
+    handle = live.mint().json()["handle"]
+    app_id = HandleSigner(SECRET).verify(handle, "acme-income")
+    with live.app.store.write() as conn:
+        apps.set_smile_user(conn, app_id or "", "tenant-gone")
+    response = live.http.post(REFRESH, json={"site": "acme-income", "handle": handle})
     assert response.status_code == 404 and error_of(response) == "not_found"
     assert MINT in response.json()["error"]["message"]
     assert live.fake is not None and len(live.fake.of("/tokens")) == 1
 
 
-def test_refresh_needs_a_user_id(start: Callable[..., Live]) -> None:
+def test_refresh_before_any_mint_is_404_without_asking_smile(start: Callable[..., Live]) -> None:
+    live = start(manifest=manifest_module.load(APPS_PROJECT))
+    handle = live.http.post("/api/applications", json={"site": "rules", "params": {"ref": "ABC"}}).json()["handle"]
+    response = live.http.post(REFRESH, json={"site": "rules", "handle": handle})
+    assert response.status_code == 404 and error_of(response) == "not_found"
+    assert live.fake is not None and live.fake.of("/tokens") == []
+
+
+def test_refresh_and_mint_refuse_forged_and_foreign_handles(start: Callable[..., Live]) -> None:
     live = start()
+    handle = live.mint().json()["handle"]
+    for body in (
+        {"site": "six-keys", "handle": handle},  # another site's handle
+        {"site": "acme-income", "handle": handle[:-2] + ("AA" if not handle.endswith("AA") else "BB")},
+        {"site": "acme-income", "handle": HandleSigner("another-key-" + "x" * 40).sign("x", "acme-income")},
+        {"site": "acme-income", "handle": "tenant-1"},
+    ):
+        for path in (REFRESH, MINT):
+            response = live.http.post(path, json=body)
+            assert response.status_code == 404 and error_of(response) == "unknown_application", (path, body)
+    assert live.fake is not None and len(live.fake.users) == 1, "no user minted for a bad handle"
+
+
+def test_refresh_needs_a_handle_never_a_user_id(start: Callable[..., Live]) -> None:
+    live = start()
+    user = live.user_of(live.mint().json()["handle"])
     for body in (
         {"site": "acme-income"},
-        {"site": "acme-income", "userId": ""},
-        {"site": "acme-income", "userId": 42},
-        {"site": "acme-income", "userId": "u" * 201},
+        {"site": "acme-income", "handle": ""},
+        {"site": "acme-income", "handle": 42},
+        {"site": "acme-income", "handle": "u" * 257},
+        {"site": "acme-income", "userId": user},
     ):
         response = live.http.post(REFRESH, json=body)
         assert response.status_code == 400 and error_of(response) == "invalid_request", body
-    assert live.fake is not None and live.fake.requests == []
+    assert live.fake is not None and len(live.fake.requests) == 1, "only the mint reached Smile"
 
 
 # --------------------------------------------------------------------------- validation
@@ -414,7 +464,7 @@ def test_one_upstream_5xx_is_retried(start: Callable[..., Live]) -> None:
     response = live.mint()
     assert response.status_code == 200
     assert len(live.fake.of("/users")) == 2
-    assert live.fake.tokens[response.json()["userToken"]] == response.json()["userId"]
+    assert live.fake.tokens[response.json()["userToken"]] == live.user_of(response.json()["handle"])
 
 
 def test_upstream_429_is_retried_after_retry_after(start: Callable[..., Live]) -> None:
@@ -502,7 +552,7 @@ def test_openapi_describes_the_endpoint_and_its_errors(start: Callable[..., Live
     # Generated from the one ErrorCode enum, not written by hand.
     assert set(schemas["ErrorCode"]["enum"]) == {code.value for code in ErrorCode}
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MintRequest")
-    assert set(schemas["MintRequest"]["properties"]) == {"site", "screen", "metadata", "locale", "turnstile"}
+    assert set(schemas["MintRequest"]["properties"]) == {"site", "screen", "metadata", "locale", "turnstile", "handle"}
 
 
 def test_update_manifest_serves_the_new_build(start: Callable[..., Live]) -> None:
@@ -521,14 +571,16 @@ def test_update_manifest_serves_the_new_build(start: Callable[..., Live]) -> Non
 def test_sandbox_without_credentials_uses_the_emulator(start: Callable[..., Live]) -> None:
     live = start(upstream=False, sandbox=True, token_ttl=60)
     body = live.mint({"site": "acme-income", "metadata": {"ref": "abc"}}).json()
-    assert body["mode"] == "SANDBOX" and is_emulator_user_id(body["userId"])
+    user = live.user_of(body["handle"])
+    assert body["mode"] == "SANDBOX" and user is not None and is_emulator_user_id(user)
     payload = decode_access_token(body["userToken"])
-    assert payload is not None and payload["u"] == body["userId"]
+    assert payload is not None and payload["u"] == user
     assert payload["exp"] <= time.time() + 61
-    again = live.http.post(REFRESH, json={"site": "acme-income", "userId": body["userId"]})
-    assert again.status_code == 200 and again.json()["userId"] == body["userId"]
-    foreign = live.http.post(REFRESH, json={"site": "acme-income", "userId": "tenant-1"})
-    assert foreign.status_code == 404 and error_of(foreign) == "not_found"
+    again = live.http.post(REFRESH, json={"site": "acme-income", "handle": body["handle"]})
+    assert again.status_code == 200 and again.json()["handle"] == body["handle"]
+    assert decode_access_token(again.json()["userToken"])["u"] == user  # type: ignore[index]
+    foreign = live.http.post(REFRESH, json={"site": "acme-income", "handle": "tenant-1"})
+    assert foreign.status_code == 404 and error_of(foreign) == "unknown_application"
     refused = live.mint({"site": "acme-income", "metadata": {"ref": "ü"}})
     assert refused.status_code == 400
 
@@ -555,7 +607,7 @@ def test_credentials_come_from_the_project_env_file(tmp_path: Path) -> None:
     )
     creds = load_credentials(tmp_path, {})
     assert creds == Credentials("file-key", "file-secret", "https://open.smileapi.io/v1")
-    app = create_app(tmp_path, manifest=MANIFEST, environ={})
+    app = create_app(tmp_path, manifest=MANIFEST, environ={ENV_VAR: SECRET})
     assert app.upstream_name == "smile" and app.smile.host == "https://open.smileapi.io/v1"
     # The environment wins, variable by variable.
     creds = load_credentials(tmp_path, {"SMILE_API_SECRET": "env-secret"})
@@ -600,9 +652,10 @@ def test_200_concurrent_requests_each_get_their_own_user(start: Callable[..., Li
     for i, response in enumerate(responses):
         body = response.json()
         # The user minted for this request carries this request's metadata and this token.
-        assert live.fake.users[body["userId"]] == {"ref": f"r{i}"}
-        assert live.fake.tokens[body["userToken"]] == body["userId"]
-    assert len({r.json()["userId"] for r in responses}) == 200
+        user = live.user_of(body["handle"])
+        assert user is not None and live.fake.users[user] == {"ref": f"r{i}"}
+        assert live.fake.tokens[body["userToken"]] == user
+    assert len({live.user_of(r.json()["handle"]) for r in responses}) == 200
 
 
 # --------------------------------------------------------------------------- schemathesis

@@ -56,6 +56,7 @@ class Operation:
     request: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     errors: tuple[ErrorCode, ...] = ()
+    success: int = 200
 
 
 @dataclass
@@ -126,8 +127,8 @@ def retry_after(wait: float) -> dict[str, str]:
     return {"retry-after": str(max(1, math.ceil(wait)))}
 
 
-async def read_json(request: Request, timeout: float) -> Any:
-    """The request body as JSON, within ``MAX_BODY`` bytes and ``timeout`` seconds."""
+async def read_json(request: Request, timeout: float, limit: int = MAX_BODY) -> Any:
+    """The request body as JSON, within ``limit`` bytes (default ``MAX_BODY``) and ``timeout`` seconds."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ApiError(
@@ -136,13 +137,14 @@ async def read_json(request: Request, timeout: float) -> Any:
         )
     too_large = ApiError(
         ErrorCode.body_too_large,
-        f"The request body is over {MAX_BODY // 1024} KiB. Send only the site, the metadata answers and the userId.",
+        f"The request body is over {limit // 1024} KiB."
+        + (" Send only the site, the metadata answers and the handle." if limit == MAX_BODY else ""),
     )
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ApiError(ErrorCode.invalid_request, "The Content-Length header is not a number.")
-        if int(declared) > MAX_BODY:
+        if int(declared) > limit:
             raise too_large
     chunks: list[bytes] = []
     size = 0
@@ -155,7 +157,7 @@ async def read_json(request: Request, timeout: float) -> Any:
                     raise ClientGone
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > MAX_BODY:
+                if size > limit:
                     raise too_large
                 chunks.append(chunk)
                 more = message.get("more_body", False)

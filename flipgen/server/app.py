@@ -27,11 +27,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from flipgen import manifest as manifest_module
 from flipgen.errors import UserError
+from flipgen.handles import HandleSigner, load_secret_key
 from flipgen.manifest import Manifest, SiteEntry
 from flipgen.smile import Credentials, SmileClient
 from flipgen.store import Store, open_store
 
-from . import tokens, webhooks
+from . import applications, tokens, webhooks
 from .api import ClientGone, Operation, RouteGroup, json_response, operation, retry_after
 from .botcheck import Turnstile, VerifyUnavailable
 from .budget import StoreBudget, Unavailable
@@ -68,7 +69,12 @@ def service_routes(app: TokenApp) -> RouteGroup:
 
 
 # The server's routes, group by group: a new module adds its `routes` function here.
-ROUTE_GROUPS: list[Callable[[TokenApp], RouteGroup]] = [tokens.routes, webhooks.routes, service_routes]
+ROUTE_GROUPS: list[Callable[[TokenApp], RouteGroup]] = [
+    tokens.routes,
+    applications.routes,
+    webhooks.routes,
+    service_routes,
+]
 
 
 class TokenApp:
@@ -80,6 +86,7 @@ class TokenApp:
         *,
         smile: SmileClient,
         store: Store,
+        handles: HandleSigner,
         upstream_name: str,
         guards: Guards,
         webhook_settings: webhooks.WebhookSettings | None = None,
@@ -87,6 +94,7 @@ class TokenApp:
         self.smile = smile
         self.store = store
         self.webhooks = webhook_settings or webhooks.WebhookSettings()
+        self.handles = handles
         self.upstream_name = upstream_name
         self.guards = guards
         self.limiter = guards.limiter
@@ -225,7 +233,7 @@ class TokenApp:
     async def _api_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         request.scope["state"]["record"]["error"] = exc.code.value
-        return json_response(error_body(exc.code, exc.message), exc.status, exc.headers)
+        return json_response(error_body(exc.code, exc.message, exc.extra), exc.status, exc.headers)
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         # Only "no route matched" reaches here: every route takes every method.
@@ -253,7 +261,7 @@ class TokenApp:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pooled upstream client and the guards (servers do it in the lifespan)."""
+        """Close the pooled upstream client, the guards and the store (servers do it in the lifespan)."""
         await self.smile.aclose()
         await self.guards.aclose()
         self.store.close()
@@ -304,6 +312,7 @@ def create_app(
     database: str | None = None,
     store: Store | None = None,
     deliver_webhooks: bool = True,
+    handles: HandleSigner | None = None,
     **protection: Any,
 ) -> TokenApp:
     """Build the token endpoint for ``project`` (default: the current directory).
@@ -318,7 +327,9 @@ def create_app(
     The store is ``store``, else the database at ``database``, else ``FLIPGEN_DATABASE_URL``,
     else ``<project>/.flipgen/flipgen.db`` (migrated on opening). ``webhooks:`` of flipgen.yaml
     and the webhook secrets are read here too (docs/webhooks.md); ``deliver_webhooks`` false
-    (the preview) sends nothing to them.
+    (the preview) sends nothing to them. Application handles are signed by ``handles``, else
+    with ``FLIPGEN_SECRET_KEY``, which a server that talks to Smile itself (neither ``sandbox``
+    nor ``emulator``) refuses to start without.
 
     ``trust_proxy`` lists the proxies (addresses or CIDRs; ``True``: this host) whose
     ``X-Forwarded-For`` is believed; the other keywords (``proxy_hops``, ``public_origins``,
@@ -349,6 +360,8 @@ def create_app(
         # Offline, bot checks are verified only when a secret is set in the environment.
         if not env.get("TURNSTILE_SECRET"):
             protection.setdefault("verify_bots", False)
+    if handles is None:
+        handles = load_secret_key(project_dir, env, required=not (sandbox or emulator))
     guards = build_guards(
         manifest, project_dir, rate_limit=rate_limit, trust_proxy=trust_proxy, environ=environ, **protection
     )
@@ -359,5 +372,11 @@ def create_app(
     settings = webhooks.WebhookSettings.load(project_dir, env, deliver=deliver_webhooks)
     smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout, read_timeout=read_timeout)
     return TokenApp(
-        manifest, smile=smile, store=store, upstream_name=upstream, guards=guards, webhook_settings=settings
+        manifest,
+        smile=smile,
+        store=store,
+        handles=handles,
+        upstream_name=upstream,
+        guards=guards,
+        webhook_settings=settings,
     )

@@ -43,11 +43,16 @@ class ErrorCode(StrEnum):
     bot_check_failed = "bot_check_failed"
     origin_not_allowed = "origin_not_allowed"
     unknown_site = "unknown_site"
+    unknown_application = "unknown_application"
     not_found = "not_found"
     method_not_allowed = "method_not_allowed"
     request_timeout = "request_timeout"
+    not_on_path = "not_on_path"
+    already_submitted = "already_submitted"
     body_too_large = "body_too_large"
     unsupported_media_type = "unsupported_media_type"
+    invalid_params = "invalid_params"
+    invalid_answers = "invalid_answers"
     misdirected_request = "misdirected_request"
     rate_limited = "rate_limited"
     budget_exhausted = "budget_exhausted"
@@ -69,11 +74,16 @@ _STATUS = {
     ErrorCode.bot_check_failed: 403,
     ErrorCode.origin_not_allowed: 403,
     ErrorCode.unknown_site: 404,
+    ErrorCode.unknown_application: 404,
     ErrorCode.not_found: 404,
     ErrorCode.method_not_allowed: 405,
     ErrorCode.request_timeout: 408,
+    ErrorCode.not_on_path: 409,
+    ErrorCode.already_submitted: 409,
     ErrorCode.body_too_large: 413,
     ErrorCode.unsupported_media_type: 415,
+    ErrorCode.invalid_params: 422,
+    ErrorCode.invalid_answers: 422,
     ErrorCode.misdirected_request: 421,
     ErrorCode.rate_limited: 429,
     ErrorCode.budget_exhausted: 429,
@@ -93,6 +103,8 @@ class ApiError(Exception):
         self.status = code.status
         self.message = message
         self.headers = headers or {}
+        # More members of the error object (e.g. `fields`, `rules` of a 422), for programs.
+        self.extra: dict[str, Any] = {}
 
 
 class _Body(BaseModel):
@@ -124,21 +136,35 @@ class MintRequest(_Body):
         str | None,
         Field(max_length=2048, description="the Turnstile token; required when the site has bot_protection"),
     ] = None
+    handle: Annotated[
+        Handle | None,
+        Field(description="the visitor's application; without it the mint starts one and answers its handle"),
+    ] = None
+
+
+Handle = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        description="the application handle (POST /api/applications or a mint): opaque, signed, bound to the site",
+    ),
+]
 
 
 class RefreshRequest(_Body):
-    """``POST /api/link-token/refresh``: a new token for a user minted earlier."""
+    """``POST /api/link-token/refresh``: a new token for the Smile user of an application."""
 
     site: Slug
     screen: ScreenId = None
-    userId: Annotated[str, Field(min_length=1, max_length=MAX_USER_ID_LEN)]
+    handle: Handle
 
 
 class LinkToken(_Body):
     """A fresh single-use user token and the widget settings to open it with."""
 
     userToken: str
-    userId: str
+    handle: Annotated[str, Field(description="the application this token belongs to; never a Smile userId")]
     expiresAt: str
     mode: Literal["SANDBOX", "PRODUCTION"]
     templateId: str | None
@@ -155,6 +181,14 @@ class Health(_Body):
 class ErrorDetail(_Body):
     code: ErrorCode
     message: str
+    fields: Annotated[
+        dict[str, str] | None,
+        Field(description="invalid_answers, invalid_params: the message for each field or param id"),
+    ] = None
+    rules: Annotated[
+        dict[str, str] | None,
+        Field(description="invalid_answers, invalid_params: the rule each field or param breaks"),
+    ] = None
 
 
 class ErrorBody(_Body):
@@ -163,5 +197,5 @@ class ErrorBody(_Body):
     error: ErrorDetail
 
 
-def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
-    return {"error": {"code": code.value, "message": message}}
+def error_body(code: ErrorCode, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code.value, "message": message, **(extra or {})}}

@@ -7,6 +7,7 @@ The document never names the sites a server serves (their slugs are nobody's bus
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,7 +56,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.method == "options":
         responses["204"] = {"description": "allowed origin or no Origin"}
     elif op.response is not None:
-        responses["200"] = {"description": op.response.__doc__ or "success", "content": _json(op.response)}
+        responses[str(op.success)] = {"description": op.response.__doc__ or "success", "content": _json(op.response)}
     by_status: dict[int, list[ErrorCode]] = {}
     for code in op.errors:
         by_status.setdefault(code.status, []).append(code)
@@ -73,6 +74,9 @@ def _operation(op: Operation) -> dict[str, Any]:
             response["headers"] = {"Allow": {"required": True, "schema": {"type": "string"}}}
         responses[str(status)] = response
     entry: dict[str, Any] = {"summary": op.summary, "responses": responses}
+    names = re.findall(r"\{(\w+)\}", op.path)
+    if names:
+        entry["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
     if op.request is not None:
         entry["requestBody"] = {"required": True, "content": _json(op.request)}
     return entry

@@ -18,11 +18,11 @@ from starlette.routing import Route
 from flipgen.manifest import SiteEntry, WinkSettings
 from flipgen.smile import MintedToken, SmileError, SmileTimeout
 
+from . import applications
 from .api import COMMON_POST_ERRORS, Operation, RouteGroup, json_response, operation, parse_body, read_json
 from .models import (
     MAX_KEY_LEN,
     MAX_METADATA_KEYS,
-    MAX_USER_ID_LEN,
     MAX_VALUE_LEN,
     ApiError,
     ErrorCode,
@@ -58,7 +58,7 @@ def routes(app: TokenApp) -> RouteGroup:
                 LinkToken,
                 COMMON_POST_ERRORS
                 + site_errors
-                + (ErrorCode.bot_check_failed, ErrorCode.budget_exhausted)
+                + (ErrorCode.bot_check_failed, ErrorCode.budget_exhausted, ErrorCode.unknown_application)
                 + UPSTREAM_ERRORS,
             ),
             Operation(path, "options", "CORS preflight", errors=(ErrorCode.origin_not_allowed,)),
@@ -68,7 +68,9 @@ def routes(app: TokenApp) -> RouteGroup:
                 "Mint a new token for a known Smile user",
                 RefreshRequest,
                 LinkToken,
-                COMMON_POST_ERRORS + (ErrorCode.unknown_site, ErrorCode.not_found) + UPSTREAM_ERRORS,
+                COMMON_POST_ERRORS
+                + (ErrorCode.unknown_site, ErrorCode.unknown_application, ErrorCode.not_found)
+                + UPSTREAM_ERRORS,
             ),
             Operation(path + "/refresh", "options", "CORS preflight", errors=(ErrorCode.origin_not_allowed,)),
         ]
@@ -82,31 +84,53 @@ async def _mint(app: TokenApp, request: Request) -> Response:
     metadata = _check_metadata(body.metadata, body.site, site)
     if body.locale is not None:
         request.scope["state"]["record"]["locale"] = body.locale  # the page's language, for the log
+    application = None
+    if body.handle is not None:
+        application = await applications.application_for(app, body.handle, body.site)
+        if application.smile_user_id:
+            # This visitor has a Smile user already: a new token for it, never a second paid user.
+            gone = ApiError(ErrorCode.not_found, "")
+            try:
+                token = await _upstream(request, app.smile.refresh_token(application.smile_user_id), gone)
+                return _token_answer(token, settings, body.handle)
+            except ApiError as err:
+                if err is not gone:
+                    raise  # else Smile forgot the user (after its retention): mint a new one below
     await app.guard_mint(request, body.site, site, body.turnstile)
+    if application is None:
+        first = site.journey["screens"][0]["id"] if site.journey else None
+        application, handle = await applications.start_application(app, body.site, first, {}, body.locale)
+    else:
+        handle = body.handle or ""
     token = await _upstream(request, app.smile.create_user(metadata))
-    return _token_answer(token, settings)
+    await applications.link_smile_user(app, application.id, token.user_id)
+    return _token_answer(token, settings, handle)
 
 
 async def _refresh(app: TokenApp, request: Request) -> Response:
     payload = await read_json(request, app.body_timeout)
     body = parse_body(RefreshRequest, payload, detail=_explain)
     _, settings = _site_settings(app, request, body.site, body.screen)
-    # Smile's 404 here means the visitor's userId is unknown: the caller can fix that by
-    # minting anew, so it is theirs to handle, not an upstream failure to retry.
-    unknown_user = ApiError(
+    application = await applications.application_for(app, body.handle, body.site)
+    # The application has no Smile user yet, or Smile no longer knows it: the caller fixes
+    # that by minting with the handle, so it is theirs to handle, not an upstream failure.
+    no_user = ApiError(
         ErrorCode.not_found,
-        f"Smile does not know this userId. Ask for a new token with POST {DEFAULT_PATH} instead.",
+        f"This application has no Smile user to refresh. Ask for a new token with POST {DEFAULT_PATH} "
+        "and the handle instead.",
     )
-    token = await _upstream(request, app.smile.refresh_token(body.userId), unknown_user)
-    return _token_answer(token, settings)
+    if not application.smile_user_id:
+        raise no_user
+    token = await _upstream(request, app.smile.refresh_token(application.smile_user_id), no_user)
+    return _token_answer(token, settings, body.handle)
 
 
 def _explain(name: str, value: Any) -> str | None:
     """Messages for the fields people get wrong most; metadata problems have their own code."""
     if name == "site":
         return '`site` must be the site\'s slug, e.g. {"site": "acme-income"}.'
-    if name == "userId":
-        return f"`userId` must be the userId string returned by {DEFAULT_PATH} (1 to {MAX_USER_ID_LEN} characters)."
+    if name == "handle":
+        return f"`handle` must be the application handle returned by {DEFAULT_PATH} or POST /api/applications."
     if name == "locale":
         return '`locale` must be the page\'s language tag, e.g. "id" or "es-419".'
     if name == "screen":
@@ -223,11 +247,12 @@ async def _upstream(request: Request, call: Awaitable[MintedToken], on_404: ApiE
     return token
 
 
-def _token_answer(token: MintedToken, settings: WinkSettings) -> Response:
+def _token_answer(token: MintedToken, settings: WinkSettings, handle: str) -> Response:
+    # Never the Smile userId: the browser names its visitor by the handle (docs/applications.md).
     return json_response(
         {
             "userToken": token.access_token,
-            "userId": token.user_id,
+            "handle": handle,
             "expiresAt": token.expires_at,
             "mode": token.mode,
             "templateId": settings.template_id,
