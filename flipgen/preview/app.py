@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from flipgen.server import TokenApp
 
+from .applications import latest_applications_html
 from .builder import Builder, Snapshot
 
 __all__ = ["HostCheck", "PreviewApp", "inject", "preview_origins", "safe_relpath"]
@@ -272,9 +273,11 @@ class PreviewApp:
             else ""
         )
         count = len(snapshot.titles)
+        applications = latest_applications_html(self.token_app.store, self.token_app.manifest)
         body = (
             f"<h1>flipgen preview</h1><p>{count} site{'s' * (count != 1)}. "
             f"Token endpoint <code>POST /api/link-token</code> answers from {upstream}.</p>{listing}{where}"
+            f"{applications}"
         )
         return _PAGE.format(title="flipgen preview", body=body).encode()
 

@@ -23,6 +23,7 @@ import uvicorn
 
 from flipgen import build as _build
 from flipgen.errors import UserError
+from flipgen.handles import HandleSigner
 from flipgen.project import CONFIG_NAME
 from flipgen.server import create_app
 
@@ -71,6 +72,8 @@ class Session:
         manifest = self.builder.snapshot.manifest
         # The manifest of a project that did not build yet still lets the server start.
         # With --live every mint creates a real (paid) Smile user: keep the production limit.
+        # Test applications go to a throwaway database in the preview's temporary folder,
+        # their handles are signed with a key that dies with the process.
         self.token_app = create_app(
             root,
             manifest=manifest,
@@ -79,6 +82,8 @@ class Session:
             rate_limit=LIVE_RATE_LIMIT if live else 0,
             public_origins=preview_origins(host, port),
             deliver_webhooks=False,
+            database=f"sqlite:///{self.tmp / 'applications.db'}",
+            handles=HandleSigner.random(),
         )
         self.app = PreviewApp(
             self.builder,
