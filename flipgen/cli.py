@@ -297,6 +297,11 @@ def serve(
 @click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), help="Seconds.")
 @click.option("--max-concurrency", default=1000, show_default=True, type=click.IntRange(1), help="Per worker.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@click.option(
+    "--database",
+    metavar="URL",
+    help="Where applications are stored (default: $FLIPGEN_DATABASE_URL, else .flipgen/flipgen.db in the project).",
+)
 @_verbosity
 def token_server(out: Output, project: Path | None, trust_proxy: tuple[str, ...], **options: Any) -> None:
     """Serve the token endpoint that mints Wink user tokens (keeps the API secret server-side)."""

@@ -89,6 +89,7 @@ def run_server(
     workers: int = 1,
     log_level: str = "info",
     manifest: str | os.PathLike[str] | None = None,
+    database: str | None = None,
 ) -> None:
     """Serve the token endpoint with uvicorn until interrupted (``flipgen token-server``).
 
@@ -119,10 +120,14 @@ def run_server(
     )
     if redis_url:
         os.environ[REDIS_ENV] = redis_url
+    if database:
+        # Every worker opens the same store: FLIPGEN_DATABASE_URL is how create_app finds it.
+        os.environ["FLIPGEN_DATABASE_URL"] = database
     app = app_from_env()
     print(
         f"flipgen token endpoint on http://{host}:{port}{DEFAULT_PATH} "
-        f"(upstream: {app.upstream_name}, {len(app.sites)} site(s), {workers} worker(s))",
+        f"(upstream: {app.upstream_name}, {len(app.sites)} site(s), {workers} worker(s); "
+        f"applications in {app.store.display_url})",
         file=sys.stderr,
         flush=True,
     )
@@ -140,4 +145,5 @@ def run_server(
     if workers == 1:
         uvicorn.run(app, **options)
         return
+    app.store.close()  # each worker opens its own
     uvicorn.run("flipgen.server:app_from_env", factory=True, workers=workers, **options)
