@@ -26,6 +26,7 @@ UNITS = (
     "strings",
     "state",
     "api",
+    "applications",
     "embed",
     "form",
     "screens",

@@ -1,5 +1,6 @@
 /* Form screens: read and fill the inputs, show what the answers say, validate on submit. */
 import { interp, route } from "./answers.js";
+import { saveScreen } from "./applications.js";
 import { latinDigits, pageLang } from "./language.js";
 import { go } from "./screens.js";
 import { answers, page, save } from "./state.js";
@@ -58,7 +59,7 @@ export function refresh() {
   }
 }
 
-function mark(f, problem) {
+export function mark(f, problem) {
   document.getElementById(`f-${f.id}-error`).textContent = problem ? problem.message : "";
   for (const e of inputs(f)) {
     if (problem) e.setAttribute("aria-invalid", "true");
@@ -78,7 +79,10 @@ export function submitForm(sc) {
     if (problem) bad.push([f, problem]);
   }
   save();
-  if (!bad.length) return go(route(sc, a));
+  if (!bad.length) {
+    saveScreen(sc.id);
+    return go(route(sc, a));
+  }
   inputs(bad[0][0])[0].focus();
   const count = bad.length > 1 ? text("problems", bad.length) + " " : "";
   announce(count + bad.map((b) => b[1].message).join(" "));

@@ -1,6 +1,7 @@
 /* Start: read the journey, resume the session or take the params from the query string, and
    listen. Runs last: every other unit is defined by then. */
 import { framed, watchHeight } from "./embed.js";
+import { beacon, flush } from "./applications.js";
 import { changed, submitForm } from "./form.js";
 import { useLimits } from "./limits.js";
 import { back, emit, go, show } from "./screens.js";
@@ -29,18 +30,20 @@ function listen() {
     const sc = s && page.screens[s.dataset.flipScreen];
     if (!sc) return;
     e.preventDefault();
-    if (sc.id !== page.state.at || page.finished) return;
+    if (sc.id !== page.state.at || page.finished || page.sending) return;
     if (sc.type === "form") submitForm(sc);
     else if (sc.type === "wink") openWink(sc);
   });
   document.addEventListener("click", (e) => {
     const b = e.target.closest("[data-flip-back],[data-flip-skip]");
-    if (!b || page.finished) return;
+    if (!b || page.finished || page.sending) return;
     if (b.hasAttribute("data-flip-skip")) go(route(page.screens[page.state.at], answers()));
     else back();
   });
   document.addEventListener("input", changed);
   document.addEventListener("change", changed);
+  // Leaving the page (tab closed, navigation, app switch on mobile): send what is unsaved.
+  window.addEventListener("pagehide", beacon);
 }
 
 function boot() {
@@ -59,6 +62,8 @@ function boot() {
   if (framed()) watchHeight();
   listen();
   show(page.state.at, false);
+  // Screens a previous page of this session could not save go out now.
+  flush().catch(() => {});
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);

@@ -1,7 +1,8 @@
 /* Routing between screens: show one, go forward, go back, finish. */
 import { interp, steps } from "./answers.js";
 import { post } from "./embed.js";
-import { put, refresh } from "./form.js";
+import { submitApplication } from "./applications.js";
+import { mark, put, refresh } from "./form.js";
 import { answers, forget, page, save } from "./state.js";
 import { announce, text } from "./strings.js";
 import { all, has } from "./util.js";
@@ -51,11 +52,29 @@ export function back() {
   if (page.state.hist.length) show(page.state.hist.pop(), true);
 }
 
-function complete(end) {
+/** The journey is done: submit the answers, and only once the server has them (2xx) show the
+    end screen or redirect. A failure keeps everything (sessionStorage) and offers a retry. */
+async function complete(end) {
+  if (page.sending) return;
+  page.sending = true;
+  retryBox(null);
+  announce(text("sending"));
+  try {
+    await submitApplication();
+  } catch (e) {
+    page.sending = false;
+    emit("flipgen:error", { screen: page.state.at, code: e.code || "network", status: e.status });
+    return e.fields && e.code === "invalid_answers" ? fixAnswers(e.fields) : retryBox(e, end);
+  }
+  page.sending = false;
+  finish(end);
+}
+
+function finish(end) {
   const S = page.state;
   const then = page.journey.on_complete || {};
   const url = then.redirect && interp(then.redirect, answers(), true);
-  emit("flipgen:complete", { screen: end, userId: S.uid });
+  emit("flipgen:complete", { screen: end });
   if (then.post_message !== false) post({ type: "flipgen:complete", screen: end });
   forget();
   page.finished = true;
@@ -63,4 +82,33 @@ function complete(end) {
   if (!end) return announce(text("done"));
   S.hist.push(S.at);
   show(end, true);
+}
+
+/** Show (e: a failure) or hide (e: null) the "couldn't send" notice; its button retries. */
+function retryBox(e, end) {
+  const box = document.querySelector("[data-flip-submit]");
+  if (!box) return;
+  box.hidden = !e;
+  if (!e) return;
+  const message = text(e.kind === "busy" || e.kind === "unavailable" ? e.kind : "submit_failed");
+  const button = box.querySelector("[data-flip-retry]");
+  box.querySelector("[data-flip-submit-text]").textContent = message;
+  button.textContent = text("retry");
+  button.onclick = () => complete(end);
+  announce(message);
+  button.focus();
+}
+
+/** The server refused answers the page accepted (rules changed since the page loaded): go
+    back to the first screen with one of them and show its messages there. */
+function fixAnswers(fields) {
+  const S = page.state;
+  const path = S.hist.concat(S.at);
+  const id = path.find((x) => (page.screens[x].fields || []).some((f) => has(fields, f.id)));
+  if (!id) return retryBox({ kind: "refused" });
+  S.hist = path.slice(0, path.indexOf(id));
+  show(id, true);
+  const bad = page.screens[id].fields.filter((f) => has(fields, f.id));
+  for (const f of bad) mark(f, { message: fields[f.id] });
+  announce(bad.map((f) => fields[f.id]).join(" "));
 }

@@ -10,8 +10,11 @@ export const page = {
   key: "", // sessionStorage key
   screens: {}, // screen id → screen data
   sections: {}, // screen id → its <section>
-  state: null, // {at, hist, raw, params, uid, wink}: what sessionStorage keeps
+  // {at, hist, raw, params, handle, minted, unsaved, wink}: what sessionStorage keeps. `handle`
+  // is the application's (applications.js), never a Smile userId.
+  state: null,
   finished: false,
+  sending: false, // the final submit is on its way
 };
 
 export function usePage(journey) {
@@ -58,7 +61,7 @@ function paramOk(p, v) {
 /** A fresh state from the query string; `missing` collects the required params not usable. */
 export function fresh(query, missing) {
   const J = page.journey;
-  const s = { at: J.screens[0].id, hist: [], raw: {}, params: {}, uid: null, wink: {} };
+  const s = { at: J.screens[0].id, hist: [], raw: {}, params: {}, handle: null, minted: false, unsaved: [], wink: {} };
   for (const p of J.params || []) {
     const v = query.get(p.name);
     if (paramOk(p, v)) s.params[p.name] = v;

@@ -2,6 +2,7 @@
    accounts connected, move on when there are enough. */
 import { metadata, route } from "./answers.js";
 import { callEndpoint, failure } from "./api.js";
+import { dropHandle, ensureHandle } from "./applications.js";
 import { pageLang } from "./language.js";
 import { emit, go } from "./screens.js";
 import { answers, page, save } from "./state.js";
@@ -44,12 +45,15 @@ function fail(sc, e) {
   emit("flipgen:error", { screen: sc.id, code: e.code || "network", status: e.status });
 }
 
-async function token(sc) {
+/* The application's handle, not a Smile userId, names the visitor (docs/applications.md):
+   a mint with the handle links the new Smile user to the application on the server, and a
+   refresh with it mints a fresh token for that user. The browser never sees the userId. */
+async function token(sc, tries = 0) {
   const S = page.state;
-  const refreshing = !!S.uid;
-  const body = { site: page.journey.site, screen: sc.id };
-  if (refreshing) body.userId = S.uid;
-  else {
+  const handle = await ensureHandle();
+  const refreshing = S.minted;
+  const body = { site: page.journey.site, screen: sc.id, handle };
+  if (!refreshing) {
     body.metadata = metadata(page.journey, answers());
     body.locale = pageLang(); // the language the visitor uses, for the application record
   }
@@ -62,17 +66,19 @@ async function token(sc) {
   try {
     d = await callEndpoint(refreshing ? "/refresh" : "", body);
   } catch (e) {
-    // The endpoint no longer knows this user (another environment, a reset): start a new one.
-    if (!refreshing || e.status !== 404 || e.code !== "not_found") throw e;
-    S.uid = null;
+    // No Smile user for this application yet (refresh), or an application this server does
+    // not know (another environment, a reset): mint, with a new application if need be.
+    if (tries > 1 || e.status !== 404 || !/^(not_found|unknown_application)$/.test(e.code)) throw e;
+    if (e.code === "unknown_application") dropHandle();
+    S.minted = false;
     save();
-    return token(sc);
+    return token(sc, tries + 1);
   } finally {
     // A token is good for one request: static/bot.js drops it and resets the check.
     if (bot) bot.dispatchEvent(new CustomEvent("flipgen:bot-used", { bubbles: true }));
   }
   if (!d.userToken) throw failure("unavailable", "invalid_response", 200);
-  S.uid = d.userId || S.uid;
+  S.minted = true;
   save();
   return d;
 }
