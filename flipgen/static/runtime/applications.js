@@ -91,23 +91,19 @@ export function flush() {
   return saving;
 }
 
-/** The page is going away: send what is not saved yet, without waiting for an answer. */
+/** The page is going away: send what is not saved yet, without waiting for an answer. A beacon
+    to our own origin; across origins a keepalive fetch, because a beacon carries credentials
+    and the endpoint's CORS answer (rightly) does not allow them, so Chrome would drop it. */
 export function beacon() {
   const S = page.state;
   if (!S || !S.handle || !S.unsaved || !S.unsaved.length || page.finished) return;
   const url = appsUrl(`/${S.handle}/answers`);
+  const sameOrigin = new URL(url, location.href).origin === location.origin;
   for (const id of S.unsaved) {
     const body = JSON.stringify({ site: page.journey.site, screen: id, answers: fieldAnswers([page.screens[id]]) });
-    let sent = false;
-    try {
-      sent = navigator.sendBeacon(url, new Blob([body], { type: "application/json" }));
-    } catch {
-      // A cross-origin endpoint cannot take a JSON beacon: a keepalive fetch can.
-    }
-    if (!sent) {
-      const init = { method: "POST", keepalive: true, credentials: "omit", body };
-      fetch(url, { ...init, headers: { "Content-Type": "application/json" } }).catch(() => {});
-    }
+    if (sameOrigin && navigator.sendBeacon(url, new Blob([body], { type: "application/json" }))) continue;
+    const init = { method: "POST", keepalive: true, credentials: "omit", body };
+    fetch(url, { ...init, headers: { "Content-Type": "application/json" } }).catch(() => {});
   }
 }
 
