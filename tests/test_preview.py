@@ -95,14 +95,14 @@ def test_token_endpoint_on_the_same_origin_uses_the_emulator(server: Server) -> 
     )
     assert status == 200, answer
     token = json.loads(answer)
-    assert token["mode"] == "SANDBOX" and token["userToken"] and token["userId"]
+    assert token["mode"] == "SANDBOX" and token["userToken"] and token["handle"] and "userId" not in token
     status, _, answer = server.request(
         "POST",
         "/api/link-token/refresh",
-        json.dumps({"site": ACME, "userId": token["userId"]}).encode(),
+        json.dumps({"site": ACME, "handle": token["handle"]}).encode(),
         {"Content-Type": "application/json", "Origin": server.base},
     )
-    assert status == 200 and json.loads(answer)["userId"] == token["userId"]
+    assert status == 200 and json.loads(answer)["handle"] == token["handle"]
     status, _, answer = server.get("/healthz")
     assert status == 200 and json.loads(answer)["upstream"] == "emulator"
 

@@ -9,6 +9,7 @@ static server's origin, builds it with `--sandbox` semantics and starts the serv
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     )
     py = sys.executable
     flipgen_cli = [py, "-c", "from flipgen.cli import main; main()"]
-    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": REPO}
+    # Both token servers sign application handles with one key, as a production fleet does.
+    env = {**os.environ, "FLIPGEN_SECRET_KEY": "browser-tests-" + "k" * 32}
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": REPO, "env": env}
     starts = [
         (static_port, [py, "-m", "http.server", str(static_port), "--bind", "127.0.0.1", "--directory", str(dist)]),
         (host_port, [py, "-m", "http.server", str(host_port), "--bind", "127.0.0.1", "--directory", str(host_dir)]),

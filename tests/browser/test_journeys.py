@@ -158,12 +158,14 @@ def test_token_request_sends_only_declared_metadata(tab: Tab, env: Env) -> None:
     acme_about(page, "employed", income="2500")
     screen(page, "connect-payroll")
     open_widget(page, "connect-payroll")
+    handle = page.evaluate("JSON.parse(sessionStorage.getItem('flipgen:acme-income')).handle")
     assert tab.token_bodies == [
         {
             "url": env.token,
             "body": {
                 "site": "acme-income",
                 "screen": "connect-payroll",
+                "handle": handle,
                 "metadata": {"ref": "abc_1", "email": "ada@example.com"},
                 "locale": "en",  # the page's language (issue 13)
             },

@@ -81,9 +81,10 @@ def test_close_reasons_show_messages_and_reopen_with_fresh_tokens(tab: Tab, env:
     # Every reopening minted a fresh token for the same user.
     urls = [b["url"] for b in tab.token_bodies]
     assert urls == [env.token] + [env.token + "/refresh"] * 2
-    user_ids = {b["body"]["userId"] for b in tab.token_bodies[1:]}
-    assert len(user_ids) == 1
-    assert tab.token_bodies[1]["body"] == {"site": "acme-income", "screen": "connect-gig", "userId": user_ids.pop()}
+    handles = {b["body"]["handle"] for b in tab.token_bodies}
+    assert len(handles) == 1, "one application, one Smile user"
+    assert tab.token_bodies[1]["body"] == {"site": "acme-income", "screen": "connect-gig", "handle": handles.pop()}
+    assert not any("userId" in b["body"] for b in tab.token_bodies)
     # Finally connect: the journey continues.
     open_widget(page, "connect-gig")
     emulator_connect(page, "grab")
@@ -170,8 +171,8 @@ def test_expired_token_is_refreshed_for_the_same_user(tab: Tab, env: Env) -> Non
     # The widget reported expiry, the page refreshed the token and reopened the widget.
     expect(page.get_by_role("heading", name="Connect your income source")).to_be_visible()
     assert [b["url"] for b in tab.token_bodies] == [env.token, env.token + "/refresh"]
-    first_user = page.evaluate("JSON.parse(sessionStorage.getItem('flipgen:acme-income')).uid")
-    assert tab.token_bodies[1]["body"]["userId"] == first_user
+    handle = page.evaluate("JSON.parse(sessionStorage.getItem('flipgen:acme-income')).handle")
+    assert tab.token_bodies[0]["body"]["handle"] == tab.token_bodies[1]["body"]["handle"] == handle
     emulator_connect(page, "upwork")
     screen(page, "done")
 
@@ -271,19 +272,26 @@ def test_non_ascii_email_in_a_metadata_field_is_refused_in_the_form(tab: Tab, en
     assert tab.token_bodies[0]["body"]["metadata"]["email"] == "jose@example.com"
 
 
-def test_unknown_user_on_refresh_starts_a_new_one(tab: Tab, env: Env) -> None:
-    # A userId the endpoint no longer knows (say, kept from another environment): the refresh
-    # answers 404 not_found and the runtime mints a new user instead of showing an error.
+def test_unknown_handle_on_refresh_starts_a_new_application(tab: Tab, env: Env) -> None:
+    # A handle the endpoint does not know (say, kept from another environment): the refresh
+    # answers 404 unknown_application and the runtime starts a new application and mints for
+    # it instead of showing an error.
     page = to_gig(tab, env)
+    # Once the first screen is saved (the page saves in the background), replace the handle.
+    page.wait_for_function(
+        "() => { const s = JSON.parse(sessionStorage.getItem('flipgen:acme-income'));"
+        " return s.handle && !s.unsaved.length; }"
+    )
     page.evaluate("""() => { const k = 'flipgen:acme-income', s = JSON.parse(sessionStorage.getItem(k));
-                             s.uid = 'user-from-another-environment'; sessionStorage.setItem(k, JSON.stringify(s)); }""")
+                             s.handle = 'aGFuZGxl.from-another-environment'; s.minted = true;
+                             sessionStorage.setItem(k, JSON.stringify(s)); }""")
     page.reload()
     expect(page.locator("#s-connect-gig")).to_be_visible()  # resumed where the visitor was
     open_widget(page, "connect-gig")
     refresh, create = tab.token_bodies[-2:]
     assert refresh["url"].endswith("/api/link-token/refresh")
-    assert refresh["body"]["userId"] == "user-from-another-environment"
+    assert refresh["body"]["handle"] == "aGFuZGxl.from-another-environment"
     assert create["url"].endswith("/api/link-token") and create["body"]["metadata"]["ref"] == "abc_1"
-    stored = page.evaluate("JSON.parse(sessionStorage.getItem('flipgen:acme-income')).uid")
-    assert re.fullmatch(r"sbx-user-[0-9a-f]{24}", stored)
+    stored = page.evaluate("JSON.parse(sessionStorage.getItem('flipgen:acme-income')).handle")
+    assert stored == create["body"]["handle"] and stored != refresh["body"]["handle"]
     assert tab.events("flipgen:error") == []

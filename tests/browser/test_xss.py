@@ -4,6 +4,7 @@ fixture fails on any), no script error, no CSP violation (which would mean marku
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 from conftest import Tab
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
 from flipgen.build import build
 from flipgen.markdown import unsafe_links
@@ -48,8 +49,16 @@ def xss_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def fake_applications(route: Route) -> None:
+    """The page is served without a token server: answer its application calls (stored nowhere)."""
+    path = route.request.url.split("?")[0]
+    body = {"handle": "xss.handle", "status": "started"} if path.endswith("/api/applications") else {"status": "ok"}
+    route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+
 def test_corpus_in_yaml_query_and_answers_never_runs(tab: Tab, xss_url: str) -> None:
     page = tab.page
+    page.route(re.compile(r".*/api/applications.*"), fake_applications)
     page.goto(xss_url + "?ref=" + quote(TEXT, safe=""))
     # Text keys arrive as text: the heading's text is the payload string itself.
     assert page.locator("#h-one").evaluate("el => el.textContent") == TEXT
