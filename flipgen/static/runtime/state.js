@@ -55,6 +55,9 @@ export function restore() {
 /** A param is kept only if it matches its pattern and, when sent to Smile, Smile accepts it. */
 function paramOk(p, v) {
   if (!v || (p.pattern && pattern(p.pattern) && !pattern(p.pattern).test(v))) return false;
+  // The server refuses control characters and line breaks in params (flipgen/answers.py): so does the page.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(v)) return false;
   return !p.metadata || !valueProblem(v);
 }
 
