@@ -4,6 +4,7 @@
    the end. The page keeps the opaque handle, never an application id or a Smile userId, and
    everything the server has not acknowledged stays in sessionStorage (state.js). */
 import { callUrl } from "./api.js";
+import { pageLang } from "./language.js";
 import { emit } from "./screens.js";
 import { answers, page, save } from "./state.js";
 
@@ -26,7 +27,7 @@ export function ensureHandle() {
   const S = page.state;
   if (S.handle) return Promise.resolve(S.handle);
   if (!starting) {
-    const body = { site: page.journey.site, params: S.params, locale: document.documentElement.lang || null };
+    const body = { site: page.journey.site, params: S.params, locale: pageLang() || null };
     starting = callUrl(appsUrl(""), body)
       .then((d) => {
         S.handle = d.handle;
