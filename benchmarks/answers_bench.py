@@ -211,7 +211,6 @@ screens:
 def grouped_app_from_env() -> Any:
     """The server with its application writes sent through `Store.awrite` (group commit on SQLite)."""
     import flipgen.server.applications as routes
-
     from flipgen.server import app_from_env
 
     async def in_transaction(app: Any, work: Callable[[Any], Any]) -> Any:

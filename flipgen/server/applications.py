@@ -207,13 +207,9 @@ def application_id(app: TokenApp, handle: str, site: str) -> str:
 
 
 async def in_transaction(app: TokenApp, work: Callable[[Connection], T]) -> T:
-    """``work(conn)`` in one write transaction, on the thread pool."""
-
-    def run() -> T:
-        with app.store.write() as conn:
-            return work(conn)
-
-    return await run_in_threadpool(run)
+    """``work(conn)`` in one write transaction, off the event loop (``Store.awrite``: concurrent
+    writes share a commit on SQLite, and an exception from ``work`` undoes only its own)."""
+    return await app.store.awrite(work)
 
 
 async def application_for(app: TokenApp, handle: str, site: str) -> apps.Application:
