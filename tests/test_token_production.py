@@ -84,6 +84,8 @@ def environment(fake: FakeSmile, **extra: str) -> dict[str, str]:
         SMILE_API_KEY=fake.key,
         SMILE_API_SECRET=fake.secret,
         SMILE_API_HOST=fake.url,
+        # Production signs application handles: the same key for every worker.
+        FLIPGEN_SECRET_KEY="production-test-key-" + "p" * 32,
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
     )
     env.update(extra)
@@ -101,11 +103,14 @@ def exercise(base: str, fake: FakeSmile) -> None:
             assert response.status_code == 200, response.text
             body = response.json()
             assert set(body) == TOKEN_FIELDS
-            assert fake.users[body["userId"]] == {"ref": f"p{i}"}
-            assert fake.tokens[body["userToken"]] == body["userId"]
-            minted.append(body)
-        again = http.post(REFRESH, json={"site": "acme-income", "userId": minted[0]["userId"]})
-        assert again.status_code == 200 and again.json()["userId"] == minted[0]["userId"]
+            # The Smile user stays on the server: the token is the only link to it here.
+            user = next(u for u, metadata in fake.users.items() if metadata == {"ref": f"p{i}"})
+            assert fake.tokens[body["userToken"]] == user and user not in response.text
+            minted.append((body, user))
+        # Either worker verifies the other's handle (one FLIPGEN_SECRET_KEY, one store).
+        for body, user in minted[:4]:
+            again = http.post(REFRESH, json={"site": "acme-income", "handle": body["handle"]})
+            assert again.status_code == 200 and fake.tokens[again.json()["userToken"]] == user
         missing = http.post(MINT, json={"site": "nope"})
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_site"
         foreign = http.post(MINT, json={"site": "acme-income"}, headers={"origin": "https://evil.example"})
