@@ -228,6 +228,9 @@ def measure(
         "PYTHONPATH": str(REPO),
         "FLIPGEN_TOKEN_PROJECT": str(REPO),
         "FLIPGEN_TOKEN_RATE_LIMIT": "0",  # the load comes from one address
+        # Every mint starts an application (one write) signed with this key.
+        "FLIPGEN_SECRET_KEY": "token-bench-" + "k" * 32,
+        "FLIPGEN_DATABASE_URL": f"sqlite:///{work / 'applications.db'}",
     }
     reference_env = {"OPEN_API_HOST": upstream, "API_KEY": KEY, "API_SECRET": SECRET, "APP_PORT": "{port}"}
     script = work / "post.lua"

@@ -227,11 +227,19 @@ async def application_for(app: TokenApp, handle: str, site: str) -> apps.Applica
 
 
 async def start_application(
-    app: TokenApp, site: str, first: str | None, params: Mapping[str, str], locale: str | None
+    app: TokenApp,
+    site: str,
+    first: str | None,
+    params: Mapping[str, str],
+    locale: str | None,
+    smile_user_id: str | None = None,
 ) -> tuple[apps.Application, str]:
     """A new application of ``site`` (on screen ``first``) and its handle."""
     created = await in_transaction(
-        app, lambda conn: apps.create(conn, site=site, params=dict(params), locale=locale, first_screen=first)
+        app,
+        lambda conn: apps.create(
+            conn, site=site, params=dict(params), locale=locale, first_screen=first, smile_user_id=smile_user_id
+        ),
     )
     return created, app.handles.sign(created.id, site)
 

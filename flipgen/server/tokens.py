@@ -97,14 +97,14 @@ async def _mint(app: TokenApp, request: Request) -> Response:
                 if err is not gone:
                     raise  # else Smile forgot the user (after its retention): mint a new one below
     await app.guard_mint(request, body.site, site, body.turnstile)
-    if application is None:
-        first = site.journey["screens"][0]["id"] if site.journey else None
-        application, handle = await applications.start_application(app, body.site, first, {}, body.locale)
-    else:
-        handle = body.handle or ""
     token = await _upstream(request, app.smile.create_user(metadata))
+    if application is None:
+        # One write: the application starts with its Smile user.
+        first = site.journey["screens"][0]["id"] if site.journey else None
+        _, handle = await applications.start_application(app, body.site, first, {}, body.locale, token.user_id)
+        return _token_answer(token, settings, handle)
     await applications.link_smile_user(app, application.id, token.user_id)
-    return _token_answer(token, settings, handle)
+    return _token_answer(token, settings, body.handle or "")
 
 
 async def _refresh(app: TokenApp, request: Request) -> Response:
