@@ -212,7 +212,7 @@ def test_bot_protection_without_a_secret_refuses_to_start(tmp_path: Path) -> Non
             manifest=PROTECTED,
             credentials=None,
             sandbox=False,
-            environ={"SMILE_API_KEY": "k", "SMILE_API_SECRET": "s"},
+            environ={"SMILE_API_KEY": "k", "SMILE_API_SECRET": "s", "FLIPGEN_SECRET_KEY": "k" * 40},
         )
 
 

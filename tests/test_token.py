@@ -121,7 +121,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Live]]:
             if fake is not None:
                 options.setdefault("credentials", Credentials(fake.key, fake.secret, fake.url))
             options.setdefault("manifest", MANIFEST)
-            options.setdefault("environ", {ENV_VAR: SECRET})
+            options["environ"] = {ENV_VAR: SECRET, **options.get("environ", {})}
             options.setdefault("database", f"sqlite:///{tmp_path / 'applications.db'}")
             app = create_app(**options)
             live = Live(stack.enter_context(serve(app)), fake, app)
