@@ -185,3 +185,11 @@ def test_sqlite_writers_in_other_processes_queue_on_the_writer_lock(tmp_path: Pa
         out, _ = child.communicate(timeout=30)
         assert child.returncode == 0
         assert float(out.split()[-1]) >= released
+
+
+def test_application_ids_are_safe_on_a_command_line_and_in_a_spreadsheet() -> None:
+    from flipgen.store.applications import new_id
+
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 36 and i[0] not in "-=+@" and i.isalnum() for i in ids)

@@ -208,8 +208,12 @@ def _now() -> datetime:
 
 
 def new_id() -> str:
-    """An unguessable id: 144 random bits, URL-safe."""
-    return secrets.token_urlsafe(18)
+    """An unguessable id: 144 random bits in lowercase hex.
+
+    Hex rather than URL-safe base64: an id never starts with ``-`` (which a command line reads
+    as an option) or ``=``/``+``/``@`` (which a spreadsheet reads as a formula).
+    """
+    return secrets.token_hex(18)
 
 
 def create(
