@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ..errors import Diagnostic
 from ..loader import Positions, parse_yaml, read_text, validate
-from ..schema import FormScreen, Model, Site
+from ..schema import FieldSpec, FormScreen, Model, Site
 
 __all__ = ["Overlay", "LoadedOverlay", "load_overlay", "units", "localize", "overlay_json_schema"]
 
@@ -137,7 +137,7 @@ def lookup(data: Any, path: tuple[str, ...]) -> Any:
 
 def localize(site: Site, overlay: Overlay | None, lang: str) -> Site:
     """A copy of ``site`` with the overlay's texts in place; untranslated texts stay as they are."""
-    out = site.model_copy(deep=True)
+    out = _text_copy(site)
     out.lang = lang
     if overlay is None:
         return out
@@ -165,6 +165,32 @@ def localize(site: Site, overlay: Overlay | None, lang: str) -> Site:
                     opt.label = ft.options.get(opt.value) or opt.label
                 f.messages = {**f.messages, **{k: v for k, v in ft.messages.items() if v}}
     return out
+
+
+def _text_copy(site: Site) -> Site:
+    """A copy of ``site`` that owns every model ``localize`` writes to; the rest is shared.
+
+    A deep copy of the whole model for each language was a tenth of a translated build; the
+    shared parts (colours, wink, params, seo...) are only read while rendering.
+    """
+    out = site.model_copy()
+    out.brand = site.brand.model_copy()
+    out.on_complete = site.on_complete.model_copy()
+    screens = []
+    for screen in site.screens:
+        copy = screen.model_copy()
+        if isinstance(copy, FormScreen):
+            copy.fields = [_field_copy(f) for f in copy.fields]
+        screens.append(copy)
+    out.screens = screens
+    return out
+
+
+def _field_copy(spec: FieldSpec) -> FieldSpec:
+    copy = spec.model_copy()
+    if spec.options is not None:
+        copy.options = [opt.model_copy() for opt in spec.options]
+    return copy
 
 
 def overlay_json_schema() -> dict[str, Any]:
