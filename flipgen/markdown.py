@@ -70,6 +70,9 @@ def _inspector() -> MarkdownIt:
     return md
 
 
+# Rendering is a pure function of the text, and a build renders the same texts many times: every
+# language page of a site repeats its untranslated texts, and sites share `defaults` and themes.
+@lru_cache(maxsize=4096, typed=True)
 def render_block(text: str | None) -> Markup:
     """Paragraphs and lists; `${name}` becomes a runtime-filled span."""
     if not text:
@@ -77,6 +80,7 @@ def render_block(text: str | None) -> Markup:
     return Markup(_md().render(text))
 
 
+@lru_cache(maxsize=4096, typed=True)
 def render_inline(text: str | None) -> Markup:
     """One line: emphasis and links only, no paragraph wrapper (for labels and help)."""
     if not text:
