@@ -20,30 +20,14 @@ from ..schema import FIELD_ID, PARAM_NAME
 from ..store import Store, open_store
 from ..store import applications as repo
 from ..store.applications import Application
+from ..store.options import project_options
 from ..webhooks.status import Verified, verified_for
 from .layout import SiteLayout, load_layouts
 
-__all__ = ["applications_group", "project_options"]
+__all__ = ["applications_group"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 STATES = ("started", "abandoned", "submitted", "completed")
-
-
-def project_options(f: F) -> F:
-    """--project and --database, shared by every command that opens the store."""
-    f = click.option(
-        "--database",
-        metavar="URL",
-        help="Database URL (default: $FLIPGEN_DATABASE_URL, else .flipgen/flipgen.db in the project).",
-    )(f)
-    return click.option(
-        "-p",
-        "--project",
-        default=".",
-        show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        help="The project folder.",
-    )(f)
 
 
 @contextmanager

@@ -8,24 +8,9 @@ import click
 
 from ..cli import Output, _verbosity
 from ..errors import UserError
+from .options import project_options
 
 __all__ = ["db_group"]
-
-
-def _options(f: click.decorators.FC) -> click.decorators.FC:
-    f = click.option(
-        "--database",
-        metavar="URL",
-        help="Database URL (default: $FLIPGEN_DATABASE_URL, else .flipgen/flipgen.db in the project).",
-    )(f)
-    return click.option(
-        "-p",
-        "--project",
-        default=".",
-        show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        help="The project folder.",
-    )(f)
 
 
 def _root(project: Path) -> Path:
@@ -40,7 +25,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@_options
+@project_options
 @_verbosity
 def upgrade_cmd(out: Output, project: Path, database: str | None) -> None:
     """Apply pending schema migrations (servers also do this when they start)."""
@@ -54,7 +39,7 @@ def upgrade_cmd(out: Output, project: Path, database: str | None) -> None:
 
 
 @db_group.command("status")
-@_options
+@project_options
 @_verbosity
 def status_cmd(out: Output, project: Path, database: str | None) -> None:
     """Each migration, applied (when) or pending."""

@@ -21,11 +21,11 @@ from ..errors import UserError
 from ..project import Project, open_project
 from ..schema import WEBHOOK_EVENTS
 from ..store import Store, open_store
+from ..store.options import database_option, project_option
 
 __all__ = ["webhooks_group"]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Smile's event types (smile-openapi-v1.yaml, RefWebhookEventType); ALL_EVENTS subscribes to every one.
 SMILE_EVENTS = (
@@ -36,25 +36,6 @@ SMILE_EVENTS = (
     "EINCOMES_UPDATED LIABILITIES_ADDED LIABILITIES_UPDATED INSIGHT_ADDED LINK_ADDED VERIFICATION_STARTED "
     "VERIFICATION_COMPLETED RECORD_CREATED RECORD_COMPLETED USER_SESSION_COMPLETED USER_SESSION_RESET ALL_EVENTS"
 ).split()
-
-
-def _project_option(f: F) -> F:
-    return click.option(
-        "-p",
-        "--project",
-        default=".",
-        show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        help="The project folder.",
-    )(f)
-
-
-def _database_option(f: F) -> F:
-    return click.option(
-        "--database",
-        metavar="URL",
-        help="Database URL (default: $FLIPGEN_DATABASE_URL, else .flipgen/flipgen.db in the project).",
-    )(f)
 
 
 @contextmanager
@@ -116,7 +97,7 @@ def _smile_events(values: tuple[str, ...]) -> list[str]:
     "--events", "events", multiple=True, metavar="TYPES", help="Smile event types, comma-separated (default: all)."
 )
 @click.option("--name", default="flipgen", show_default=True, help="A name for the subscription (1-200 characters).")
-@_project_option
+@project_option
 @_verbosity
 def register(out: Output, url: str, events: tuple[str, ...], name: str, project: Path) -> None:
     """Subscribe URL (your server's /api/smile/webhook) to Smile's events, with a new secret."""
@@ -142,8 +123,8 @@ def register(out: Output, url: str, events: tuple[str, ...], name: str, project:
 
 
 @webhooks_group.command("list")
-@_project_option
-@_database_option
+@project_option
+@database_option
 @click.option("--local", is_flag=True, help="Only the outbound endpoints; do not ask Smile.")
 @_verbosity
 def list_cmd(out: Output, project: Path, database: str | None, local: bool) -> None:
@@ -179,7 +160,7 @@ def list_cmd(out: Output, project: Path, database: str | None, local: bool) -> N
 
 @webhooks_group.command("delete")
 @click.argument("webhook_id", metavar="ID")
-@_project_option
+@project_option
 @_verbosity
 def delete(out: Output, webhook_id: str, project: Path) -> None:
     """Delete Smile subscription ID (see `flipgen webhooks list`)."""
@@ -198,8 +179,8 @@ def secret_cmd(out: Output, name: str) -> None:
 
 
 @webhooks_group.command("deliveries")
-@_project_option
-@_database_option
+@project_option
+@database_option
 @click.option("--failed", is_flag=True, help="Only deliveries that were given up.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="How many, newest last.")
 @_verbosity
@@ -233,8 +214,8 @@ def deliveries(out: Output, project: Path, database: str | None, failed: bool, l
 
 @webhooks_group.command("retry")
 @click.argument("delivery_id", metavar="ID", type=int)
-@_project_option
-@_database_option
+@project_option
+@database_option
 @_verbosity
 def retry_cmd(out: Output, delivery_id: int, project: Path, database: str | None) -> None:
     """Send delivery ID again now (same webhook-id); re-enables an endpoint that a 410 disabled."""
@@ -252,8 +233,8 @@ def retry_cmd(out: Output, delivery_id: int, project: Path, database: str | None
     "--since", required=True, metavar="DATE", help="Every event from DATE on (2026-03-01 or 2026-03-01T09:30)."
 )
 @click.option("--url", metavar="URL", help="Only to this endpoint of flipgen.yaml.")
-@_project_option
-@_database_option
+@project_option
+@database_option
 @_verbosity
 def replay_cmd(out: Output, since: str, url: str | None, project: Path, database: str | None) -> None:
     """Queue every event since DATE again, for each endpoint that subscribes to it now."""
@@ -277,7 +258,7 @@ def replay_cmd(out: Output, since: str, url: str | None, project: Path, database
 )
 @click.option("--site", metavar="SLUG", help="Take the sample answers from this site (default: the first one).")
 @click.option("--allow-private", is_flag=True, help="Allow a private or loopback address and plain http.")
-@_project_option
+@project_option
 @_verbosity
 def test_cmd(out: Output, url: str, event_type: str, site: str | None, allow_private: bool, project: Path) -> None:
     """Send one signed sample event (the real shape, this project's fields) to URL and show the answer."""
