@@ -33,7 +33,7 @@ from flipgen.smile import Credentials, SmileClient
 from flipgen.store import Store, open_store
 
 from . import applications, tokens, webhooks
-from .api import ClientGone, Operation, RouteGroup, json_response, operation, retry_after
+from .api import ClientGone, Endpoint, Operation, RouteGroup, json_response, operation, retry_after
 from .botcheck import Turnstile, VerifyUnavailable
 from .budget import StoreBudget, Unavailable
 from .config import load_credentials, log, missing_credentials
@@ -125,6 +125,11 @@ class TokenApp:
         self.operations: list[Operation] = [op for group in groups for op in group.operations]
         self.openapi = json.dumps(openapi_document(self.operations), separators=(",", ":")).encode()
         self.starlette.router.routes[:] = routes
+        # POSTs to these paths skip Starlette's middleware and router (see `__call__`).
+        hot = self.token_paths | self.refresh_paths
+        self.fast_posts: dict[str, Endpoint] = {
+            r.path: r.app for r in routes if isinstance(r, Route) and r.path in hot and isinstance(r.app, Endpoint)
+        }
 
     @property
     def sites(self) -> Mapping[str, SiteEntry]:
@@ -161,8 +166,12 @@ class TokenApp:
                 record["status"] = message["status"]
             await send(message)
 
+        endpoint = self.fast_posts.get(scope["path"]) if scope["method"] == "POST" else None
         try:
-            await self.starlette(scope, receive, send_with_headers)
+            if endpoint is None:
+                await self.starlette(scope, receive, send_with_headers)
+            else:
+                await self._answer(endpoint, scope, receive, send_with_headers)
         except Exception:  # answered 500 already; this is the one log line with the traceback
             log.exception("unexpected error while answering %s %s", scope["method"], scope["path"][:200])
         status = record.get("status", 500)
@@ -170,6 +179,23 @@ class TokenApp:
         if log.isEnabledFor(level):
             record["ms"] = round((time.perf_counter() - started) * 1000, 2)
             log.log(level, json.dumps(record, separators=(",", ":")))
+
+    async def _answer(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+        """The hot path (mint, refresh): the endpoint's handler called directly, its exceptions
+        answered by the same handlers Starlette's middleware would call, at a third of the cost."""
+        scope["app"] = self.starlette
+        request = Request(scope, receive, send)
+        try:
+            response = await endpoint.handler(request)
+        except ApiError as exc:
+            response = await self._api_error(request, exc)
+        except ClientGone as exc:
+            response = await self._client_gone(request, exc)
+        except Exception as exc:
+            # As Starlette's ServerErrorMiddleware: answer 500, then re-raise for the log line.
+            await (await self._internal_error(request, exc))(scope, receive, send)
+            raise
+        await response(scope, receive, send)
 
     def client_address(self, request: Request) -> str:
         peer = request.client.host if request.client else "unknown"
