@@ -10,14 +10,26 @@ import { answers, page, save } from "./state.js";
 
 const appsUrl = (path) => page.journey.applications_endpoint.replace(/\/+$/, "") + path;
 
-/** The shown answers of the fields of `screens`, as the server takes them: it fills `hidden` ones. */
-function fieldAnswers(screens) {
+/** A request body for the server: the site, `extra`, and the shown answers of the fields of
+    `screens` (the server fills `hidden` ones). */
+function appBody(screens, extra) {
   const a = answers();
   const out = {};
   for (const s of screens) {
     for (const f of s.fields || []) if (f.type !== "hidden" && f.id in a) out[f.id] = a[f.id];
   }
-  return out;
+  return { site: page.journey.site, ...extra, answers: out };
+}
+
+/** The body saving form screen `id`. */
+const screenBody = (id) => appBody([page.screens[id]], { screen: id });
+
+/** Set the handle (null: forget one the server does not know) and save the state. */
+function setHandle(handle) {
+  page.state.handle = handle;
+  page.state.minted = false;
+  save();
+  return handle;
 }
 
 let starting = null;
@@ -26,28 +38,15 @@ let starting = null;
 export function ensureHandle() {
   const S = page.state;
   if (S.handle) return Promise.resolve(S.handle);
-  if (!starting) {
-    const body = { site: page.journey.site, params: S.params, locale: pageLang() || null };
-    starting = callUrl(appsUrl(""), body)
-      .then((d) => {
-        S.handle = d.handle;
-        S.minted = false;
-        save();
-        return d.handle;
-      })
-      .finally(() => {
-        starting = null;
-      });
-  }
+  starting ||= callUrl(appsUrl(""), { site: page.journey.site, params: S.params, locale: pageLang() || null })
+    .then((d) => setHandle(d.handle))
+    .finally(() => {
+      starting = null;
+    });
   return starting;
 }
 
-/** Forget a handle the server does not know (another environment, a reset). */
-export function dropHandle() {
-  page.state.handle = null;
-  page.state.minted = false;
-  save();
-}
+export const dropHandle = () => setHandle(null);
 
 let saving = null;
 
@@ -61,12 +60,10 @@ export function saveScreen(id) {
 
 async function sendQueue() {
   const S = page.state;
-  while (S.unsaved && S.unsaved.length && !page.finished) {
+  while (S.unsaved?.length && !page.finished) {
     const id = S.unsaved[0];
     try {
-      const handle = await ensureHandle();
-      const body = { site: page.journey.site, screen: id, answers: fieldAnswers([page.screens[id]]) };
-      await callUrl(appsUrl(`/${handle}/answers`), body);
+      await callUrl(appsUrl(`/${await ensureHandle()}/answers`), screenBody(id));
     } catch (e) {
       if (e.code === "unknown_application") {
         dropHandle();
@@ -84,11 +81,9 @@ async function sendQueue() {
 
 /** Send the queued screens, one request at a time; resolves when the queue is empty or stuck. */
 export function flush() {
-  if (!saving) {
-    saving = sendQueue().finally(() => {
-      saving = null;
-    });
-  }
+  saving ||= sendQueue().finally(() => {
+    saving = null;
+  });
   return saving;
 }
 
@@ -97,11 +92,11 @@ export function flush() {
     and the endpoint's CORS answer (rightly) does not allow them, so Chrome would drop it. */
 export function beacon() {
   const S = page.state;
-  if (!S || !S.handle || !S.unsaved || !S.unsaved.length || page.finished) return;
+  if (!S?.handle || !S.unsaved?.length || page.finished) return;
   const url = appsUrl(`/${S.handle}/answers`);
   const sameOrigin = new URL(url, location.href).origin === location.origin;
   for (const id of S.unsaved) {
-    const body = JSON.stringify({ site: page.journey.site, screen: id, answers: fieldAnswers([page.screens[id]]) });
+    const body = JSON.stringify(screenBody(id));
     if (sameOrigin && navigator.sendBeacon(url, new Blob([body], { type: "application/json" }))) continue;
     const init = { method: "POST", keepalive: true, credentials: "omit", body };
     fetch(url, { ...init, headers: { "Content-Type": "application/json" } }).catch(() => {});
@@ -110,13 +105,11 @@ export function beacon() {
 
 /** Submit every answer; resolves once the server acknowledged them (2xx), else throws a failure. */
 export async function submitApplication() {
-  const S = page.state;
   for (let attempt = 0; ; attempt++) {
     const handle = await ensureHandle();
-    const accounts = Object.values(S.wink || {}).reduce((n, c) => n + c, 0);
-    const body = { site: page.journey.site, answers: fieldAnswers(page.journey.screens), accounts };
+    const accounts = Object.values(page.state.wink || {}).reduce((n, c) => n + c, 0);
     try {
-      return await callUrl(appsUrl(`/${handle}/submit`), body);
+      return await callUrl(appsUrl(`/${handle}/submit`), appBody(page.journey.screens, { accounts }));
     } catch (e) {
       // Submitted before (the answer to an earlier try was lost): nothing more to do.
       if (e.code === "already_submitted") return {};
