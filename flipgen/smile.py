@@ -360,7 +360,7 @@ class SmileClient:
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
-        value = response.json()
+        value = json.loads(response.content)  # bytes: json detects UTF-8/16/32 as response.json() does
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

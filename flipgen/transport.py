@@ -143,7 +143,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             reusable = protocol.our_state is h11.DONE and protocol.their_state is h11.DONE
             if reusable:
                 protocol.start_next_cycle()
-            return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content), request=request)
+            # Built with its body already read: callers' `aread()` costs nothing.
+            return httpx.Response(status, headers=headers, content=content, request=request)
         except _StaleConnection:
             raise
         except TimeoutError:
