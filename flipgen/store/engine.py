@@ -8,7 +8,9 @@ transaction cannot be retried by the busy handler); reads start with a plain def
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -183,9 +185,11 @@ def open_store(url: str | None, project_root: Path, *, migrate: bool = True) -> 
         raise UserError(f"unsupported database {parsed.get_backend_name()!r}: flipgen stores into SQLite or PostgreSQL")
     store = Store(engine)
     try:
+        if engine.dialect.name == "sqlite":
+            _ensure_wal(Path(str(engine.url.database)))
         with engine.connect():
             pass
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, sqlite3.Error) as exc:
         engine.dispose()
         reason = _mask(str(getattr(exc, "orig", exc)), parsed).strip().splitlines()[0]
         raise UserError(f"cannot open the database {store.display_url}: {reason}") from None
@@ -209,6 +213,26 @@ def _mask(text: str, url: URL | None = None) -> str:
     return text
 
 
+def _ensure_wal(path: Path) -> None:
+    """Switch the SQLite file to WAL once, one opener at a time.
+
+    The switch needs an exclusive lock, and SQLite may answer "database is locked" at once
+    (without waiting out the busy timeout) when several workers open a new file together.
+    WAL is a property of the file, so doing it here under a side-file lock that nothing else
+    takes leaves every later connection nothing to change.
+    """
+    with open(f"{path}-open.lock", "a+b") as fd:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+            finally:
+                connection.close()
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def _sqlite_engine(url: URL, project_root: Path) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
@@ -227,7 +251,9 @@ def _sqlite_engine(url: URL, project_root: Path) -> Engine:
         # Take BEGIN away from the sqlite3 module (SQLAlchemy's documented recipe) so we choose its kind.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # open_store made the file WAL (_ensure_wal); only a file replaced behind our back isn't.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit that returned survives power loss, not only a crash of the process.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
