@@ -7,7 +7,7 @@ error with a suggestion instead of being silently ignored.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -45,7 +45,7 @@ HEX_COLOR = r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"
 LANG = r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$"
 THEME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
 
-FIELD_TYPES = (
+FieldType = Literal[
     "text",
     "email",
     "tel",
@@ -58,7 +58,8 @@ FIELD_TYPES = (
     "checkboxes",
     "consent",
     "hidden",
-)
+]
+FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 TEXT_TYPES = frozenset({"text", "email", "tel", "textarea"})
 CHOICE_TYPES = frozenset({"select", "radio", "checkboxes"})
 # Keys of `messages`: one per validation rule the runtime applies.
@@ -138,20 +139,7 @@ Scalar = str | int | float | bool
 
 class FieldSpec(Model):
     id: Annotated[str, Field(pattern=FIELD_ID)]
-    type: Literal[
-        "text",
-        "email",
-        "tel",
-        "number",
-        "date",
-        "textarea",
-        "select",
-        "radio",
-        "checkbox",
-        "checkboxes",
-        "consent",
-        "hidden",
-    ]
+    type: FieldType
     label: str | None = None
     help: str | None = None
     placeholder: str | None = None
