@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -120,9 +121,9 @@ def test_listeners_fire_once_per_real_change_inside_the_transaction(
     monkeypatch.setattr(apps, "_listeners", [])
 
     @apps.on_change
-    def record(conn: Connection, event: str, app: apps.Application) -> None:
+    def record(conn: Connection, event: str, changed: Sequence[apps.Application]) -> None:
         assert conn.in_transaction()
-        seen.append((event, app.status))
+        seen.extend((event, app.status) for app in changed)
 
     app = _create(store)
     with store.write() as conn:
@@ -140,7 +141,7 @@ def test_listeners_fire_once_per_real_change_inside_the_transaction(
 def test_a_failing_listener_rolls_the_change_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     app = _create(store)
 
-    def refuse(conn: Connection, event: str, application: apps.Application) -> None:
+    def refuse(conn: Connection, event: str, changed: Sequence[apps.Application]) -> None:
         raise RuntimeError("outbox full")
 
     monkeypatch.setattr(apps, "_listeners", [refuse])

@@ -234,13 +234,12 @@ async def start_application(
     locale: str | None,
     smile_user_id: str | None = None,
 ) -> tuple[apps.Application, str]:
-    """A new application of ``site`` (on screen ``first``) and its handle."""
-    created = await in_transaction(
-        app,
-        lambda conn: apps.create(
-            conn, site=site, params=dict(params), locale=locale, first_screen=first, smile_user_id=smile_user_id
-        ),
-    )
+    """A new application of ``site`` (on screen ``first``) and its handle.
+
+    Every mint starts one, so concurrent starts share one INSERT as well as one commit
+    (`Store.awrite_combined`)."""
+    new = apps.NewApplication(site, dict(params), locale, smile_user_id, first)
+    created = await app.store.awrite_combined(apps.create_many, new)
     return created, app.handles.sign(created.id, site)
 
 

@@ -9,7 +9,7 @@ timestamp and fires no listener. No IP address or user agent is ever stored.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +48,9 @@ __all__ = [
     "application_screens",
     "on_change",
     "on_delete",
+    "NewApplication",
     "create",
+    "create_many",
     "get",
     "find_by_smile_user",
     "save_answers",
@@ -169,15 +171,16 @@ class Visit:
     left_at: datetime | None = field(default=None)
 
 
-Listener = Callable[[Connection, str, Application], None]
+Listener = Callable[[Connection, str, Sequence[Application]], None]
 _listeners: list[Listener] = []
 
 
 def on_change(listener: Listener) -> Listener:
-    """Call ``listener(conn, event, application)`` inside the transaction of each real change.
+    """Call ``listener(conn, event, applications)`` inside the transaction of each real change.
 
-    Events: `application.started`, `application.submitted`, `application.completed`. A listener
-    that raises rolls the change back, which is what a transactional outbox needs.
+    Events: `application.started`, `application.submitted`, `application.completed`. One call
+    names every application the statement changed the same way (`create_many` starts several at
+    once). A listener that raises rolls the change back, which is what a transactional outbox needs.
     """
     _listeners.append(listener)
     return listener
@@ -198,9 +201,9 @@ def on_delete(listener: DeleteListener) -> DeleteListener:
     return listener
 
 
-def _emit(conn: Connection, event: str, app: Application) -> None:
+def _emit(conn: Connection, event: str, changed: Sequence[Application]) -> None:
     for listener in _listeners:
-        listener(conn, event, app)
+        listener(conn, event, changed)
 
 
 def _now() -> datetime:
@@ -216,6 +219,51 @@ def new_id() -> str:
     return secrets.token_hex(18)
 
 
+@dataclass(frozen=True)
+class NewApplication:
+    """What is known when an application starts."""
+
+    site: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    locale: str | None = None
+    smile_user_id: str | None = None
+    first_screen: str | None = None  # recorded as reached when the application starts
+
+
+def create_many(conn: Connection, new: Sequence[NewApplication], *, now: datetime | None = None) -> list[Application]:
+    """New `started` applications, one statement per table however many: mints come in bursts."""
+    now = now or _now()
+    rows = [
+        {
+            "id": new_id(),
+            "site": n.site,
+            "status": "started",
+            "answers": {},
+            "params": dict(n.params),
+            "locale": n.locale,
+            "smile_user_id": n.smile_user_id,
+            "accounts": 0,
+            "uploads": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in new
+    ]
+    if not rows:
+        return []
+    conn.execute(_INSERT_APP, rows)
+    visits = [
+        {"application_id": row["id"], "screen": n.first_screen, "position": 0, "reached_at": now}
+        for row, n in zip(rows, new, strict=True)
+        if n.first_screen is not None
+    ]
+    if visits:
+        conn.execute(_INSERT_SCREEN, visits)
+    made = [Application(**row) for row in rows]  # type: ignore[arg-type]
+    _emit(conn, "application.started", made)
+    return made
+
+
 def create(
     conn: Connection,
     *,
@@ -227,25 +275,7 @@ def create(
     now: datetime | None = None,
 ) -> Application:
     """A new `started` application; ``first_screen``, when given, is recorded as reached now."""
-    now = now or _now()
-    values = {
-        "id": new_id(),
-        "site": site,
-        "status": "started",
-        "answers": {},
-        "params": dict(params or {}),
-        "locale": locale,
-        "smile_user_id": smile_user_id,
-        "accounts": 0,
-        "uploads": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
-    conn.execute(_INSERT_APP, values)
-    app = Application(**values)  # type: ignore[arg-type]
-    if first_screen is not None:
-        _arrive(conn, app.id, first_screen, {}, now)
-    _emit(conn, "application.started", app)
+    (app,) = create_many(conn, [NewApplication(site, params or {}, locale, smile_user_id, first_screen)], now=now)
     return app
 
 
@@ -354,7 +384,7 @@ def submit(
         return app, False
     _close_open_visits(conn, app_id, now)
     app = _update(conn, app, now, answers=final, status="submitted", submitted_at=now)
-    _emit(conn, "application.submitted", app)
+    _emit(conn, "application.submitted", [app])
     return app, True
 
 
@@ -366,7 +396,7 @@ def complete(conn: Connection, app_id: str, *, now: datetime | None = None) -> t
         return app, False
     _close_open_visits(conn, app_id, now)
     app = _update(conn, app, now, status="completed", completed_at=now, submitted_at=app.submitted_at or now)
-    _emit(conn, "application.completed", app)
+    _emit(conn, "application.completed", [app])
     return app, True
 
 

@@ -12,7 +12,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,6 +40,7 @@ DB_NAME = "flipgen.db"
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "flipgen_write"
 T = TypeVar("T")
+I = TypeVar("I")
 
 
 class WriterQueue:
@@ -62,22 +63,50 @@ class WriterQueue:
 
     @contextmanager
     def hold(self) -> Iterator[None]:
+        self._acquire(wait=True)
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def hold_if_free(self) -> Iterator[bool]:
+        """`hold` only if no writer has the lock this instant; yields whether it was taken."""
+        taken = self._acquire(wait=False)
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._release()
+
+    def _acquire(self, *, wait: bool) -> bool:
         if getattr(self._held, "active", False):
             raise RuntimeError("store.write() inside store.write() in one thread would deadlock; use one transaction")
         if self._pid != os.getpid():  # a forked child needs its own file description and thread lock
             self._pid, self._threads, self._fd = os.getpid(), threading.Lock(), None
-        with self._threads:
+        if not self._threads.acquire(blocking=wait):
+            return False
+        try:
             if fcntl is not None and self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             if fcntl is not None and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            self._held.active = True
-            try:
-                yield
-            finally:
-                self._held.active = False
-                if fcntl is not None and self._fd is not None:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(self._fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._threads.release()
+            return False
+        except BaseException:
+            self._threads.release()
+            raise
+        self._held.active = True
+        return True
+
+    def _release(self) -> None:
+        self._held.active = False
+        try:
+            if fcntl is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 class Store:
@@ -110,6 +139,20 @@ class Store:
         with self._queue.hold(), self._writer.begin() as conn:
             yield conn
 
+    @contextmanager
+    def write_now(self) -> Iterator[Connection | None]:
+        """`write()` if SQLite's write lock is free right now, else None: it never waits for
+        another writer. (PostgreSQL: always None; its writers never queue behind one lock.)"""
+        if self._queue is None:
+            yield None
+            return
+        with self._queue.hold_if_free() as taken:
+            if not taken:
+                yield None
+                return
+            with self._writer.begin() as conn:
+                yield conn
+
     @property
     def committer(self) -> GroupCommitter:
         """This process's group committer (created on first use)."""
@@ -133,6 +176,20 @@ class Store:
         def call() -> T:
             with self.write() as conn:
                 return fn(conn)
+
+        return await asyncio.to_thread(call)
+
+    async def awrite_combined(self, many: Callable[[Connection, Sequence[I]], Sequence[T]], item: I) -> T:
+        """`awrite` of ``many(conn, [item])[0]``, for a write that comes in bursts (a new application
+        per mint): on SQLite, the items written together go to ``many`` in one call (one
+        `executemany`), and an exception from it is retried item by item, so it fails only its own."""
+        if self._queue is not None:
+            return await self.committer.acombined(many, item)
+
+        def call() -> T:
+            with self.write() as conn:
+                (result,) = many(conn, [item])
+                return result
 
         return await asyncio.to_thread(call)
 

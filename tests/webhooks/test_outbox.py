@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from flipgen.schema import WebhookTarget
 from flipgen.store import Store
@@ -59,6 +59,37 @@ def test_an_application_change_writes_one_delivery_per_subscribed_endpoint(store
     submitted = rows(store)[1:]
     assert submitted[0].msg_id == submitted[1].msg_id  # one event, one webhook-id
     assert submitted[0].event["data"]["application"]["answers"] == {"email": "a@example.com"}
+
+
+def test_applications_started_together_get_their_own_events_in_one_insert(store: Store) -> None:
+    sync_endpoints(
+        store,
+        [target("http://127.0.0.1:1/a", ["all"]), target("http://127.0.0.1:1/b", ["application.started"], ["acme"])],
+    )
+    inserts: list[int] = []
+
+    def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("INSERT INTO webhook_deliveries"):
+            inserts.append(len(params) if executemany else 1)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        with store.write() as conn:
+            made = apps.create_many(
+                conn, [apps.NewApplication("acme"), apps.NewApplication("other"), apps.NewApplication("acme")], now=T0
+            )
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    got = rows(store)
+    assert inserts == [5]  # one statement: 2 endpoints x 2 acme applications + 1 endpoint x other
+    assert sorted((r.application_id, r.endpoint_id) for r in got) == sorted(
+        [(a.id, endpoint_id("http://127.0.0.1:1/a")) for a in made]
+        + [(a.id, endpoint_id("http://127.0.0.1:1/b")) for a in made if a.site == "acme"]
+    )
+    by_app = {a.id: {r.msg_id for r in got if r.application_id == a.id} for a in made}
+    assert all(len(ids) == 1 for ids in by_app.values())  # one event per application, one webhook-id each
+    assert len(set.union(*by_app.values())) == 3
+    assert {r.event["data"]["application"]["id"] for r in got} == {a.id for a in made}
 
 
 def test_a_rolled_back_change_leaves_no_delivery(store: Store) -> None:
