@@ -1,8 +1,8 @@
 """The preview's builder: sites rendered in memory, each keeping its last good output.
 
-:class:`Builder` loads, checks and renders sites with the functions of :mod:`flipgen.build`,
-so one site can be rebuilt alone and a broken file never takes the pages down. Every rebuild
-ends in a new immutable :class:`Snapshot`, which requests read whole.
+:class:`Builder` loads, checks and renders sites with the functions of :mod:`flipgen.build`
+and :mod:`flipgen.render`, so one site can be rebuilt alone and a broken file never takes the
+pages down. Every rebuild ends in a new immutable :class:`Snapshot`, which requests read whole.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 
 from flipgen import build as _build
+from flipgen import render as _rendering
 from flipgen.checks import load_and_check
 from flipgen.errors import Diagnostic, UserError
 from flipgen.manifest import Manifest, SiteEntry
@@ -143,7 +144,7 @@ class Builder:
     def rebuild_all(self, reason: str = "") -> Report:
         """Reopen the project (flipgen.yaml may have changed) and rebuild every site."""
         started = time.perf_counter()
-        _build._environment.cache_clear()  # its Jinja environments cache compiled templates
+        _rendering._environment.cache_clear()  # its Jinja environments cache compiled templates
         self._open()
         paths = self.site_files()
         self.outputs = {p: self._render(p) for p in paths}
@@ -203,7 +204,7 @@ class Builder:
         if site is None or any(d.severity == "error" for d in out.diagnostics):
             return out
         try:
-            out.files, out.entry = _build.render_site(loaded, self.options)
+            out.files, out.entry = _rendering.render_site(loaded, self.options)
         except UserError as exc:
             out.diagnostics.append(self._render_error(exc, rel))
         return out
