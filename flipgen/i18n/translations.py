@@ -6,7 +6,9 @@ result rides on the `Loaded` site to the render stage, so overlays are read once
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import Diagnostic
@@ -47,30 +49,52 @@ def load_translations(
     loaded: Loaded, project: Project | None, *, strict: bool = False
 ) -> tuple[Translations | None, list[Diagnostic]]:
     """Read and check a loaded site's overlays. Never raises on bad input."""
-    from .checks import check_overlay
-
     site = loaded.site
     assert site is not None
-    out: list[Diagnostic] = []
     files = project.overlay_files(loaded.path) if project is not None else {}
     locales, where, path = site_locales(site, project)
     severity: Literal["error", "warning"] = "error" if strict else "warning"
     if locales is None:
-        for lang, file in sorted(files.items()):
-            out.append(
-                Diagnostic(
-                    display_path(file),
-                    1,
-                    1,
-                    f"this `{lang}` translation is not published: list the site's languages in "
-                    f"`locales: {{default: {site.lang}, languages: [{site.lang}, {lang}]}}`",
-                    severity,
-                    "unlisted-translation",
-                )
+        return None, [
+            _unlisted(
+                file,
+                f"this `{lang}` translation is not published: list the site's languages in "
+                f"`locales: {{default: {site.lang}, languages: [{site.lang}, {lang}]}}`",
+                severity,
             )
-        return None, out
+            for lang, file in sorted(files.items())
+        ]
     pos = where or loaded.positions
     languages = [locales.default] + [lang for lang in dict.fromkeys(locales.languages) if lang != locales.default]
+    out, bad = _check_locales(loaded, locales, pos, path)
+    if bad:
+        return None, out
+    site.lang = locales.default
+    result = Translations(default=locales.default, languages=languages)
+    out.extend(_read_overlays(loaded, result, files, pos, path, strict=strict))
+    for lang, file in sorted(files.items()):
+        if lang not in languages:
+            out.append(
+                _unlisted(
+                    file,
+                    f"`{lang}` is not in the site's `locales.languages`, so this translation is not published",
+                    severity,
+                )
+            )
+    return result, out
+
+
+def _unlisted(file: Path, message: str, severity: Literal["error", "warning"]) -> Diagnostic:
+    return Diagnostic(display_path(file), 1, 1, message, severity, "unlisted-translation")
+
+
+def _check_locales(
+    loaded: Loaded, locales: Locales, pos: Positions, path: tuple[str, ...]
+) -> tuple[list[Diagnostic], bool]:
+    """Problems with `locales:` itself; True when a language is unknown (nothing can be built)."""
+    site = loaded.site
+    assert site is not None
+    out: list[Diagnostic] = []
     bad = False
     for i, lang in enumerate(locales.languages):
         if not known(lang):
@@ -89,10 +113,24 @@ def load_translations(
                 code="lang-mismatch",
             )
         )
-    if bad:
-        return None, out
-    site.lang = locales.default
-    result = Translations(default=locales.default, languages=languages)
+    return out, bad
+
+
+def _read_overlays(
+    loaded: Loaded,
+    result: Translations,
+    files: Mapping[str, Path],
+    pos: Positions,
+    path: tuple[str, ...],
+    *,
+    strict: bool,
+) -> list[Diagnostic]:
+    """Load and check the overlay of each non-default language into ``result.overlays``."""
+    from .checks import check_overlay
+
+    site = loaded.site
+    assert site is not None
+    out: list[Diagnostic] = []
     for lang in result.others:
         overlay_file = files.get(lang)
         if overlay_file is None:
@@ -103,7 +141,7 @@ def load_translations(
                     f"no `{lang}` translation: create {display_path(expected)} "
                     f"(`flipgen translations extract --lang {lang}` writes a skeleton)",
                     code="missing-translation",
-                    severity=severity,
+                    severity="error" if strict else "warning",
                 )
             )
             continue
@@ -112,19 +150,7 @@ def load_translations(
         if overlay.overlay is not None:
             out.extend(check_overlay(site, overlay, strict=strict))
         result.overlays[lang] = overlay
-    for lang, file in sorted(files.items()):
-        if lang not in languages:
-            out.append(
-                Diagnostic(
-                    display_path(file),
-                    1,
-                    1,
-                    f"`{lang}` is not in the site's `locales.languages`, so this translation is not published",
-                    severity,
-                    "unlisted-translation",
-                )
-            )
-    return result, out
+    return out
 
 
 def ui_strings(lang: str, overrides: dict[str, Text] | None = None) -> dict[str, Text]:
