@@ -244,13 +244,7 @@ def serve(
     Runs until interrupted. Raises :class:`UserError` for an unusable folder, missing
     credentials with ``live``, or a port that is already in use.
     """
-    root = Path(project).resolve() if project is not None else Path.cwd().resolve()
-    if not root.is_dir():
-        raise UserError(
-            f"no such folder: {root}"
-            if not root.exists()
-            else f"{root} is a file; give the project folder (the one holding `sites/`)"
-        )
+    root = _project_root(project)
     sock = _bind(host, port)
     session: Session | None = None
     try:
@@ -274,15 +268,7 @@ def serve(
                 f"serving {url} (token endpoint: {upstream}; "
                 f"live reload {'on' if livereload else 'off'}) — press Ctrl-C to stop"
             )
-        config = uvicorn.Config(
-            session.app,
-            log_level="info" if verbose > 1 else "warning",
-            access_log=verbose > 1,
-            lifespan="on",
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = _Server(config, session.app)
+        server = _Server(_uvicorn_config(session.app, verbose), session.app)
         if open_browser:
             threading.Timer(0.3, webbrowser.open, args=(url,)).start()
         server.run(sockets=[sock])
@@ -290,6 +276,30 @@ def serve(
         if session is not None:
             session.close()
         sock.close()
+
+
+def _project_root(project: str | os.PathLike[str] | None) -> Path:
+    """The project folder (default: the current one); a UserError when it is not a folder."""
+    root = Path(project).resolve() if project is not None else Path.cwd().resolve()
+    if not root.is_dir():
+        raise UserError(
+            f"no such folder: {root}"
+            if not root.exists()
+            else f"{root} is a file; give the project folder (the one holding `sites/`)"
+        )
+    return root
+
+
+def _uvicorn_config(app: PreviewApp, verbose: int) -> uvicorn.Config:
+    """uvicorn for the preview: its logs only at -vv, no Server header, 2 s to shut down gracefully."""
+    return uvicorn.Config(
+        app,
+        log_level="info" if verbose > 1 else "warning",
+        access_log=verbose > 1,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
 
 
 class _Server(uvicorn.Server):
