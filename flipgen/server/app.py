@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -343,53 +344,27 @@ def create_app(
 ) -> TokenApp:
     """Build the token endpoint for ``project`` (default: the current directory).
 
-    ``manifest`` is the build manifest (:mod:`flipgen.manifest`), its decoded JSON, or the
-    path of its file; when omitted it is :func:`flipgen.manifest.load` of the project.
-    ``credentials`` default to :func:`load_credentials`. The in-process Smile emulator answers
-    when ``emulator`` is true, or when ``sandbox`` is true and no credentials are found;
-    without credentials otherwise, :class:`~flipgen.errors.UserError` explains what to set.
-    ``token_ttl`` (seconds) is the emulator's token lifetime; the timeouts bound each call to Smile.
-
-    The store is ``store``, else the database at ``database``, else ``FLIPGEN_DATABASE_URL``,
-    else ``<project>/.flipgen/flipgen.db`` (migrated on opening). ``webhooks:`` of flipgen.yaml
-    and the webhook secrets are read here too (docs/webhooks.md); ``deliver_webhooks`` false
-    (the preview) sends nothing to them. Application handles are signed by ``handles``, else
-    with ``FLIPGEN_SECRET_KEY``, which a server that talks to Smile itself (neither ``sandbox``
-    nor ``emulator``) refuses to start without.
-
-    ``trust_proxy`` lists the proxies (addresses or CIDRs; ``True``: this host) whose
-    ``X-Forwarded-For`` is believed; the other keywords (``proxy_hops``, ``public_origins``,
-    ``redis_url``, ``redis_fail_open``, ``body_timeout``…) go to :func:`build_guards`.
+    The emulator answers instead of Smile when ``emulator`` is set, or ``sandbox`` finds no
+    credentials (:func:`_upstream`). The store is ``store``, else ``database``, else
+    ``FLIPGEN_DATABASE_URL``, else ``<project>/.flipgen/flipgen.db``; handles are signed by
+    ``handles``, else with ``FLIPGEN_SECRET_KEY``. ``deliver_webhooks`` false (the preview) sends
+    no webhooks. The other keywords (``proxy_hops``, ``public_origins``…) go to :func:`build_guards`.
     """
     project_dir = Path(project) if project is not None else Path.cwd()
     if rate_limit < 0:
         raise UserError(f"--rate-limit must be 0 (off) or a positive number, not {rate_limit}.")
-    if manifest is None:
-        manifest = manifest_module.load(project_dir)
-    elif isinstance(manifest, str | os.PathLike):
-        manifest = manifest_module.read(manifest)
-    manifest = manifest_module.parse(manifest)
+    parsed = _load_manifest(project_dir, manifest)
     env = os.environ if environ is None else environ
-    if credentials is None and not emulator:
-        credentials = load_credentials(project_dir, environ)
-    transport = None
-    upstream = "smile"
-    if emulator or credentials is None:
-        if not (sandbox or emulator):
-            raise missing_credentials(project_dir)
-        from flipgen.sandbox.emulator import SmileEmulator
-
-        # The real client, answered in process: the sandbox runs the production code path.
-        credentials = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
-        transport = SmileEmulator(token_ttl).transport()
-        upstream = "emulator"
-        # Offline, bot checks are verified only when a secret is set in the environment.
-        if not env.get("TURNSTILE_SECRET"):
-            protection.setdefault("verify_bots", False)
+    credentials, transport, upstream = _upstream(
+        project_dir, credentials, environ, sandbox=sandbox, emulator=emulator, token_ttl=token_ttl
+    )
+    # Offline, bot checks are verified only when a secret is set in the environment.
+    if upstream == "emulator" and not env.get("TURNSTILE_SECRET"):
+        protection.setdefault("verify_bots", False)
     if handles is None:
         handles = load_secret_key(project_dir, env, required=not (sandbox or emulator))
     guards = build_guards(
-        manifest, project_dir, rate_limit=rate_limit, trust_proxy=trust_proxy, environ=environ, **protection
+        parsed, project_dir, rate_limit=rate_limit, trust_proxy=trust_proxy, environ=environ, **protection
     )
     if store is None:
         store = open_store(database or env.get("FLIPGEN_DATABASE_URL") or None, project_dir)
@@ -398,7 +373,7 @@ def create_app(
     settings = webhooks.WebhookSettings.load(project_dir, env, deliver=deliver_webhooks)
     smile = SmileClient(credentials, transport=transport, connect_timeout=connect_timeout, read_timeout=read_timeout)
     return TokenApp(
-        manifest,
+        parsed,
         smile=smile,
         store=store,
         handles=handles,
@@ -406,3 +381,43 @@ def create_app(
         guards=guards,
         webhook_settings=settings,
     )
+
+
+def _load_manifest(
+    project_dir: Path, manifest: Manifest | Mapping[str, Any] | str | os.PathLike[str] | None
+) -> Manifest:
+    """The manifest given (the model, its decoded JSON or its file's path), else the project's."""
+    if manifest is None:
+        manifest = manifest_module.load(project_dir)
+    elif isinstance(manifest, str | os.PathLike):
+        manifest = manifest_module.read(manifest)
+    return manifest_module.parse(manifest)
+
+
+def _upstream(
+    project_dir: Path,
+    credentials: Credentials | None,
+    environ: Mapping[str, str] | None,
+    *,
+    sandbox: bool,
+    emulator: bool,
+    token_ttl: float | None,
+) -> tuple[Credentials, httpx.AsyncBaseTransport | None, str]:
+    """The Smile credentials, the transport to reach it with, and the upstream's name.
+
+    ``credentials`` default to :func:`load_credentials`. The in-process Smile emulator answers
+    when ``emulator`` is true, or when ``sandbox`` is true and no credentials are found;
+    without credentials otherwise, :class:`~flipgen.errors.UserError` explains what to set.
+    ``token_ttl`` (seconds) is the emulator's token lifetime.
+    """
+    if credentials is None and not emulator:
+        credentials = load_credentials(project_dir, environ)
+    if not emulator and credentials is not None:
+        return credentials, None, "smile"
+    if not (sandbox or emulator):
+        raise missing_credentials(project_dir)
+    from flipgen.sandbox.emulator import SmileEmulator
+
+    # The real client, answered in process: the sandbox runs the production code path.
+    credentials = Credentials("sandbox", "sandbox", "http://smile-emulator.invalid/v1")
+    return credentials, SmileEmulator(token_ttl).transport(), "emulator"
