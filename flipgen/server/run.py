@@ -98,8 +98,6 @@ def run_server(
     errors (:class:`UserError`) surface before binding. ``max_concurrency`` bounds the
     connections and requests a worker holds at once (uvicorn answers 503 past it).
     """
-    import uvicorn  # the server process only; the app itself runs under any ASGI server
-
     project_dir = Path(project).resolve() if project is not None else Path.cwd()
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}.")
@@ -131,6 +129,13 @@ def run_server(
         file=sys.stderr,
         flush=True,
     )
+    _run_uvicorn(app, workers, host=host, port=port, log_level=log_level, max_concurrency=max_concurrency)
+
+
+def _run_uvicorn(app: TokenApp, workers: int, *, host: str, port: int, log_level: str, max_concurrency: int) -> None:
+    """Serve ``app`` in this process, or start ``workers`` processes that each build their own."""
+    import uvicorn  # the server process only; the app itself runs under any ASGI server
+
     # The app reads X-Forwarded-For itself (only from --trust-proxy addresses): uvicorn must not.
     options: dict[str, Any] = {
         "host": host,
