@@ -1,7 +1,7 @@
 """The transactional outbox: delivery rows written with the change that causes them, claimed once.
 
 ``enqueue(conn, event_type, application)`` runs inside the caller's transaction (the store
-calls it for every application change through ``applications.on_change``), so an event exists
+calls ``enqueue_all`` for every application change through ``applications.on_change``), so an event exists
 exactly when its change was committed. The delivery task then ``claim``s due rows: on
 PostgreSQL with ``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite inside ``BEGIN IMMEDIATE``
 (one writer at a time), so however many workers or hosts poll, each row goes to one of them.
