@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -192,4 +193,18 @@ def test_application_ids_are_safe_on_a_command_line_and_in_a_spreadsheet() -> No
 
     ids = {new_id() for _ in range(2000)}
     assert len(ids) == 2000
-    assert all(len(i) == 36 and i[0] not in "-=+@" and i.isalnum() for i in ids)
+    assert all(len(i) == 44 and i[0] not in "-=+@" and re.fullmatch("[0-9a-f]+", i) for i in ids)
+    assert len({i[14:] for i in ids}) == 2000  # 120 random bits each, whatever the clock says
+
+
+def test_application_ids_sort_by_creation_time() -> None:
+    import time
+
+    from flipgen.store.applications import new_id
+
+    made = []
+    for _ in range(5):
+        made.append(new_id())
+        time.sleep(0.002)
+    assert made == sorted(made)
+    assert abs(int(made[-1][:14], 16) / 1e6 - time.time()) < 60
