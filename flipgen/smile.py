@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .transport import KeepAliveTransport
+from .transport import Answer, KeepAliveTransport, RawHeaders
 
 __all__ = [
     "DEFAULT_HOST",
@@ -176,15 +176,15 @@ class SmileClient:
                 limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
                 transport = httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
         self._transport = transport
-        basic = base64.b64encode(f"{credentials.key}:{credentials.secret}".encode()).decode()
-        common = [
-            ("Authorization", "Basic " + basic),
-            ("Accept", "application/json"),
-            ("User-Agent", "flipgen-token-server"),
-        ]
-        # Built (normalised) once: httpx.Request copies a Headers object as it is.
-        self._headers = httpx.Headers(common)
-        self._json_headers = httpx.Headers([*common, ("Content-Type", "application/json")])
+        # The pool's own `send` skips building httpx's Request and Response for every call.
+        self._send = transport.send if isinstance(transport, KeepAliveTransport) else self._send_via_httpx
+        basic = base64.b64encode(f"{credentials.key}:{credentials.secret}".encode())
+        self._headers: RawHeaders = (
+            (b"Authorization", b"Basic " + basic),
+            (b"Accept", b"application/json"),
+            (b"User-Agent", b"flipgen-token-server"),
+        )
+        self._json_headers = (*self._headers, (b"Content-Type", b"application/json"))
         self._users_url = httpx.URL(credentials.host + "/users")
         self._tokens_url = httpx.URL(credentials.host + "/tokens")
 
@@ -300,20 +300,26 @@ class SmileClient:
     async def _post(self, url: httpx.URL, body: bytes | None) -> dict[str, Any]:
         return await self._request("POST", url, body)
 
+    async def _send_via_httpx(
+        self, method: str, url: httpx.URL, headers: RawHeaders, body: bytes, timeouts: Mapping[str, float | None]
+    ) -> Answer:
+        request = httpx.Request(method, url, headers=list(headers), content=body, extensions={"timeout": timeouts})
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return Answer(response.status_code, response.headers.raw, response.content)
+
     async def _request(self, method: str, url: httpx.URL, body: bytes | None) -> dict[str, Any]:
-        headers = self._headers if body is None else self._json_headers
+        headers = (b"Host", url.netloc), *(self._headers if body is None else self._json_headers)
+        if body or method in ("POST", "PUT", "PATCH"):
+            headers = (*headers, (b"Content-Length", str(len(body or b"")).encode()))
         self.budget.deposit()
         attempt = 0
         while True:
-            request = httpx.Request(
-                method, url, headers=headers, content=body or b"", extensions={"timeout": self._timeouts}
-            )
             try:
-                response = await self._transport.handle_async_request(request)
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
+                response = await self._send(method, url, headers, body or b"", self._timeouts)
             except httpx.TimeoutException as exc:
                 if isinstance(exc, httpx.ConnectTimeout) and await self._may_retry(attempt, None):
                     attempt += 1
@@ -326,19 +332,19 @@ class SmileClient:
                 raise SmileUpstreamError(
                     f"could not reach Smile ({type(exc).__name__})", code="CONNECTION_ERROR"
                 ) from None
-            if response.status_code in (200, 201):
+            if response.status in (200, 201):
                 envelope = _json_object(response)
                 if envelope is None:
                     raise SmileUpstreamError(
                         "Smile's answer was not a JSON object",
-                        status=response.status_code,
+                        status=response.status,
                         code="INVALID_RESPONSE",
                     )
                 return envelope
             error = _error_from(response)
-            if response.status_code == 429 or response.status_code >= 500:
+            if response.status == 429 or response.status >= 500:
                 wait = error.retry_after
-                if wait is None and response.status_code == 429:
+                if wait is None and response.status == 429:
                     wait = 1.0  # Smile's limit is per second; an instant retry would fail too
                 if await self._may_retry(attempt, wait):
                     attempt += 1
@@ -358,7 +364,7 @@ class SmileClient:
         return True
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+def _json_object(response: Answer) -> dict[str, Any] | None:
     try:
         value = json.loads(response.content)  # bytes: json detects UTF-8/16/32 as response.json() does
     except ValueError:
@@ -366,15 +372,15 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _error_from(response: httpx.Response) -> SmileUpstreamError:
+def _error_from(response: Answer) -> SmileUpstreamError:
     envelope = _json_object(response) or {}
     code = _str_or_none(envelope.get("code"))
     return SmileUpstreamError(
-        f"Smile answered HTTP {response.status_code}" + (f" {code}" if code else ""),
-        status=response.status_code,
+        f"Smile answered HTTP {response.status}" + (f" {code}" if code else ""),
+        status=response.status,
         code=code,
         request_id=_str_or_none(envelope.get("requestId")),
-        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        retry_after=parse_retry_after(response.header(b"retry-after")),
     )
 
 

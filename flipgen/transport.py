@@ -8,6 +8,11 @@ rules); this module only moves bytes, applies the timeouts and recycles connecti
 
 A reused connection that fails before any byte of the answer arrived was closed by the
 server while idle; the request is then sent once more on a fresh connection.
+
+`KeepAliveTransport.send` is the core: method, URL, raw headers and body in, an `Answer` (status,
+raw headers, body) out, errors as httpx's exceptions. `handle_async_request` wraps it for httpx.
+The Smile client calls `send` directly: building and reading httpx's Request and Response
+objects cost a quarter of a token mint's upstream call (benchmarks/token_bench.py).
 """
 
 from __future__ import annotations
@@ -17,17 +22,34 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import h11
 import httpx
 
-__all__ = ["KeepAliveTransport"]
+__all__ = ["Answer", "KeepAliveTransport", "RawHeaders"]
 
 READ_SIZE = 65536
 # Smile answers a few hundred bytes; anything this large is not an answer we can use.
 MAX_RESPONSE = 1024 * 1024
 
 Origin = tuple[str, str, int]
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+
+
+class Answer(NamedTuple):
+    """A whole HTTP answer: status, raw headers and body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header ``name`` (lowercase), or None."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value.decode("latin-1")
+        return None
 
 
 class _Connection:
@@ -65,29 +87,40 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        url = request.url
+        try:
+            answer = await self.send(request.method, request.url, tuple(request.headers.raw), request.content, timeouts)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        # Built with its body already read: callers' `aread()` costs nothing.
+        return httpx.Response(answer.status, headers=answer.headers, content=answer.content, request=request)
+
+    async def send(
+        self, method: str, url: httpx.URL, headers: RawHeaders, body: bytes, timeouts: Mapping[str, float | None]
+    ) -> Answer:
+        """One exchange: ``headers`` must hold Host (and Content-Length when there is a body);
+        ``timeouts`` as httpx's: connect, read, write, pool (seconds, or None for no limit)."""
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        head = _request_head(method, url.raw_path, headers)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_connections)
         try:
             async with asyncio.timeout(timeouts.get("pool")):
                 await self._slots.acquire()
         except TimeoutError:
-            raise httpx.PoolTimeout("no free connection in the pool", request=request) from None
+            raise httpx.PoolTimeout("no free connection in the pool") from None
         try:
             conn = self._reuse(origin)
             if conn is not None:
                 try:
-                    return await self._exchange(conn, origin, request, timeouts)
+                    return await self._exchange(conn, origin, head, body, timeouts)
                 except _StaleConnection:
                     pass
-            conn = await self._connect(origin, request, timeouts.get("connect"))
+            conn = await self._connect(origin, timeouts.get("connect"))
             try:
-                return await self._exchange(conn, origin, request, timeouts)
+                return await self._exchange(conn, origin, head, body, timeouts)
             except _StaleConnection:
-                raise httpx.RemoteProtocolError(
-                    "server disconnected without sending a response", request=request
-                ) from None
+                raise httpx.RemoteProtocolError("server disconnected without sending a response") from None
         finally:
             self._slots.release()
 
@@ -101,7 +134,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             conn.close()
         return None
 
-    async def _connect(self, origin: Origin, request: httpx.Request, timeout: float | None) -> _Connection:
+    async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
         scheme, host, port = origin
         tls: ssl.SSLContext | None = None
         if scheme == "https":
@@ -114,11 +147,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     host, port, ssl=tls, server_hostname=host if tls else None
                 )
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out", request=request) from None
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
         except OSError as exc:
-            raise httpx.ConnectError(
-                f"cannot connect to {host}:{port}: {exc.strerror or exc}", request=request
-            ) from None
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
         sock = writer.get_extra_info("socket")
         if sock is not None:
             # Head and body go out in one write, but never let Nagle hold back a request.
@@ -126,12 +157,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         return _Connection(reader, writer)
 
     async def _exchange(
-        self, conn: _Connection, origin: Origin, request: httpx.Request, timeouts: Mapping[str, float | None]
-    ) -> httpx.Response:
+        self, conn: _Connection, origin: Origin, head: h11.Request, body: bytes, timeouts: Mapping[str, float | None]
+    ) -> Answer:
         reusable = False
         received = False
         try:
-            conn.writer.write(_request_bytes(conn.protocol, request))
+            conn.writer.write(_request_bytes(conn.protocol, head, body))
             transport = conn.writer.transport
             # A few hundred bytes usually go to the kernel at once: wait only for what did not.
             if transport.get_write_buffer_size() or transport.is_closing():
@@ -143,18 +174,17 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             reusable = protocol.our_state is h11.DONE and protocol.their_state is h11.DONE
             if reusable:
                 protocol.start_next_cycle()
-            # Built with its body already read: callers' `aread()` costs nothing.
-            return httpx.Response(status, headers=headers, content=content, request=request)
+            return Answer(status, headers, content)
         except _StaleConnection:
             raise
         except TimeoutError:
-            raise httpx.ReadTimeout("no answer in time", request=request) from None
+            raise httpx.ReadTimeout("no answer in time") from None
         except (h11.ProtocolError, ValueError) as exc:
-            raise httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}", request=request) from None
+            raise httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}") from None
         except OSError as exc:  # resets, broken pipes, TLS errors
             if not received and isinstance(exc, ConnectionResetError | BrokenPipeError):
                 raise _StaleConnection from None
-            raise httpx.ReadError(f"connection lost: {type(exc).__name__}", request=request) from None
+            raise httpx.ReadError(f"connection lost: {type(exc).__name__}") from None
         finally:
             if reusable:
                 conn.idle_until = time.monotonic() + self.keepalive_expiry
@@ -172,23 +202,22 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 # h11 validates every header of an event when it is built (a regex per header, a third of the
 # cost of a request). The Smile client sends the same few heads over and over (only the
 # Content-Length varies), and an event is immutable: build each distinct head once.
-_HEADS: dict[tuple[str, bytes, tuple[tuple[bytes, bytes], ...]], h11.Request] = {}
+_HEADS: dict[tuple[str, bytes, RawHeaders], h11.Request] = {}
 MAX_HEADS = 256
 
 
-def _request_head(request: httpx.Request) -> h11.Request:
-    key = (request.method, request.url.raw_path, tuple(request.headers.raw))
+def _request_head(method: str, target: bytes, headers: RawHeaders) -> h11.Request:
+    key = (method, target, headers)
     event = _HEADS.get(key)
     if event is None:
         if len(_HEADS) >= MAX_HEADS:
             _HEADS.clear()
-        event = _HEADS[key] = h11.Request(method=key[0], target=key[1], headers=list(key[2]))
+        event = _HEADS[key] = h11.Request(method=method, target=target, headers=list(headers))
     return event
 
 
-def _request_bytes(protocol: h11.Connection, request: httpx.Request) -> bytes:
-    body = request.content
-    head = protocol.send(_request_head(request))
+def _request_bytes(protocol: h11.Connection, event: h11.Request, body: bytes) -> bytes:
+    head = protocol.send(event)
     data = protocol.send(h11.Data(data=body)) if body else b""
     end = protocol.send(h11.EndOfMessage())
     return (head or b"") + (data or b"") + (end or b"")
