@@ -215,13 +215,20 @@ def claim(store: Store, render: Render, *, limit: int, now: datetime | None = No
     now = now or _now()
     d, e = webhook_deliveries.c, webhook_endpoints.c
     token = secrets.token_hex(8)
+    due = (
+        select(d.id)
+        .where(d.status.in_(("pending", "sending")), d.next_attempt_at <= now)
+        .order_by(d.next_attempt_at, d.id)
+        .limit(limit)
+    )
+    if store.backend == "sqlite":
+        # Every worker polls twice a second, mostly finding nothing. On SQLite a write
+        # transaction takes the one write lock that every mint's insert queues behind (and,
+        # from this thread of a busy worker, holds it through GIL waits): look first.
+        with store.read() as conn:
+            if conn.execute(due.limit(1)).first() is None:
+                return []
     with store.write() as conn:
-        due = (
-            select(d.id)
-            .where(d.status.in_(("pending", "sending")), d.next_attempt_at <= now)
-            .order_by(d.next_attempt_at, d.id)
-            .limit(limit)
-        )
         if conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         ids = list(conn.execute(due).scalars())

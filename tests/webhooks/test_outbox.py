@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +14,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from flipgen.schema import WebhookTarget
-from flipgen.store import Store
+from flipgen.store import Store, open_store
 from flipgen.store import applications as apps
 from flipgen.webhooks.events import render_body
 from flipgen.webhooks.outbox import Outcome, claim, endpoint_id, record, sync_endpoints
@@ -177,3 +180,31 @@ def test_after_the_last_step_a_delivery_is_given_up(store: Store) -> None:
         now = now + timedelta(days=2)
     row = rows(store)[0]
     assert (row.status, row.attempts, row.last_error) == ("failed", 10, "could not connect")
+
+
+def test_an_idle_claim_on_sqlite_does_not_take_the_write_lock(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'idle.db'}", tmp_path)
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:  # a long write, e.g. a purge, holds the lock
+        with store.write():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        assert claim(store, render, limit=5) == []  # nothing due: answered without waiting for the lock
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        thread.join()
+    sync_endpoints(store, [target("http://127.0.0.1:1/all", ["all"])])
+    with store.write() as conn:
+        apps.create(conn, site="acme")
+    assert [c.endpoint_id for c in claim(store, render, limit=5)] == [
+        endpoint_id("http://127.0.0.1:1/all")
+    ]  # work is still claimed
+    store.close()
