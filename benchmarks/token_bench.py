@@ -11,16 +11,20 @@ then 3 alternating 8-second rounds; the medians are printed with the ratio::
 
     python benchmarks/token_bench.py            # the recommended setup (uvicorn --workers 2)
     python benchmarks/token_bench.py --all      # + 1/3 workers, pure-Python loop/parser,
-                                                #   httpx's default pool, a WSGI endpoint
+                                                #   httpx's default pool, no store write,
+                                                #   a WSGI endpoint
     python benchmarks/token_bench.py --rounds 5 # more rounds on a busy machine
+    python benchmarks/token_bench.py --also "NO application"   # + what the store costs a mint
 
 Run from the repository root (the repo is itself a flipgen project with
 ``sites/acme-income.yaml``). The machine's cores are shared by wrk, the upstream, the reference
 and the server under test: read the ratios, not the absolute numbers.
 
 The module also holds two alternative apps, importable by the servers it starts:
-``token_bench:httpcore_app`` (the same ASGI app on httpx's default pool) and
-``token_bench:wsgi_app`` (a WSGI endpoint sharing one sync ``httpx.Client`` across threads).
+``token_bench:httpcore_app`` (the same ASGI app on httpx's default pool),
+``token_bench:storeless_app`` (the app with the mint's application write taken out, to show what
+the store costs) and ``token_bench:wsgi_app`` (a WSGI endpoint sharing one sync ``httpx.Client``
+across threads).
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ ALTERNATIVES = [
     ("asgi, uvicorn --workers 3", uvicorn(APP, 3)),
     ("asgi, --workers 2, --loop asyncio --http h11", uvicorn(APP, 2, "--loop", "asyncio", "--http", "h11")),
     ("asgi on httpx's default pool, --workers 2", uvicorn("token_bench:httpcore_app", 2)),
+    ("asgi, --workers 2, NO application write per mint (cost of the store)", uvicorn("token_bench:storeless_app", 2)),
     (
         "wsgi, gunicorn gthread 2x16, shared httpx.Client",
         [sys.executable, "-m", "gunicorn", "--chdir", str(HERE), "-b", "127.0.0.1:{port}", "-w", "2"]
@@ -272,6 +277,9 @@ def report(row: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--all", action="store_true", help="also measure the alternatives")
+    parser.add_argument(
+        "--also", metavar="TEXT", help='also measure the alternatives whose label has TEXT, e.g. "NO application"'
+    )
     parser.add_argument("--site", default="acme-income")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"alternating rounds (default {ROUNDS})")
@@ -286,7 +294,8 @@ def main() -> int:
         upstream_cmd = [sys.executable, str(HERE / "fast_upstream.py"), "{port}", KEY, SECRET]
         with started(upstream_cmd, {}, REPO, work / "upstream.log") as upstream_port:
             upstream = f"http://127.0.0.1:{upstream_port}/v1"
-            for label, command in [RECOMMENDED, *(ALTERNATIVES if args.all else [])]:
+            chosen = [a for a in ALTERNATIVES if args.all or (args.also and args.also in a[0])]
+            for label, command in [RECOMMENDED, *chosen]:
                 row = measure(label, command, args.site, wrk, work, upstream, load)
                 failed = failed or "error" in row or bool(row.get("non_2xx"))
                 print(json.dumps(row) if args.json else report(row), flush=True)
@@ -308,6 +317,21 @@ def httpcore_app() -> Any:
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     app.smile = SmileClient(app.smile.credentials, transport=httpx.AsyncHTTPTransport(limits=limits))
     return app
+
+
+def storeless_app() -> Any:
+    """The production app with the mint's application write taken out (the handle is signed for
+    an id that is never stored): what the store costs a mint, measured in the same run. Not a
+    mode flipgen offers: every minted Smile user must be remembered (docs/applications.md)."""
+    from flipgen.server import app_from_env
+    from flipgen.server import applications as server_apps
+    from flipgen.store.applications import new_id
+
+    async def start_without_storing(app: Any, site: str, *args: Any, **kwargs: Any) -> tuple[None, str]:
+        return None, app.handles.sign(new_id(), site)
+
+    server_apps.start_application = start_without_storing  # type: ignore[assignment]
+    return app_from_env()
 
 
 def _make_wsgi_app() -> Any:
