@@ -212,6 +212,28 @@ def run_sites(
     return kept, diagnostics
 
 
+def _webhook_sites(project: Project, slugs: set[str]) -> list[Diagnostic]:
+    """A webhook target limited to a site that no site file has would never receive an event."""
+    if not slugs:
+        return []  # no site loaded (none found, or all broken): already reported
+    found = []
+    for i, target in enumerate(project.config.webhooks):
+        for j, slug in enumerate(target.sites or []):
+            if slug not in slugs:
+                _, line, col = project.config_positions.value(("webhooks", i, "sites", j))
+                found.append(
+                    Diagnostic(
+                        project.config_path.name,
+                        line,
+                        col,
+                        f"webhook `{target.url[:100]}` lists site `{slug}`, which no site file has, so it "
+                        f"would never receive that site's events{did_you_mean(slug, sorted(slugs))}",
+                        code="unknown-site",
+                    )
+                )
+    return found
+
+
 def check_project(
     project: Project,
     *,
@@ -230,6 +252,7 @@ def check_project(
         from .invites.template import check_invites
 
         extra = check_invites(project.root, strict=strict)
+        extra += _webhook_sites(project, {o.slug for o in outcomes if o.slug})
         if extra:
             diagnostics = sorted(diagnostics + extra, key=lambda d: (d.file, d.line, d.col, d.message))
     return CheckResult(

@@ -54,6 +54,27 @@ def test_every_mistake_is_reported_at_its_position(tmp_path: Path) -> None:
     assert all(d.file.endswith("flipgen.yaml") for d in open_project(root).diagnostics)
 
 
+def test_flipgen_check_names_a_webhook_site_that_no_site_file_has(tmp_path: Path) -> None:
+    import shutil
+
+    from flipgen.checks import check_project
+
+    root = project(
+        tmp_path,
+        "webhooks:\n"
+        "  - url: https://hooks.example.com/flipgen\n"
+        "    events: [all]\n"
+        "    secret_env: CRM_WEBHOOK_SECRET\n"
+        "    sites: [acme-income, acme-incme]\n",
+    )
+    (root / "sites").mkdir()
+    shutil.copy(Path(__file__).parents[2] / "sites" / "acme-income.yaml", root / "sites")
+    found = [d for d in check_project(open_project(root)).diagnostics if d.code == "unknown-site"]
+    assert [(d.file, d.line, d.col) for d in found] == [("flipgen.yaml", 5, 26)]
+    assert "lists site `acme-incme`, which no site file has" in found[0].message
+    assert "did you mean `acme-income`" in found[0].message
+
+
 def test_the_server_refuses_to_start_without_a_usable_secret_and_never_prints_it(tmp_path: Path) -> None:
     import pytest
 
