@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..schema import WebhookTarget
@@ -210,6 +210,16 @@ class Outcome:
 Render = Callable[[Mapping[str, Any], str | None], bytes]
 
 
+def _nothing_due(store: Store, due: Select[Any]) -> bool:
+    """On SQLite, whether a read finds nothing due. Every worker polls twice a second, mostly
+    finding nothing, and a write transaction takes the one write lock that every mint's insert
+    queues behind (from this thread of a busy worker, held through GIL waits): look first."""
+    if store.backend != "sqlite":
+        return False  # PostgreSQL: SKIP LOCKED claims without a global lock
+    with store.read() as conn:
+        return conn.execute(due.limit(1)).first() is None
+
+
 def claim(store: Store, render: Render, *, limit: int, now: datetime | None = None) -> list[Claimed]:
     """Take up to ``limit`` due deliveries for this worker; no other worker gets them until the lease ends."""
     now = now or _now()
@@ -221,13 +231,8 @@ def claim(store: Store, render: Render, *, limit: int, now: datetime | None = No
         .order_by(d.next_attempt_at, d.id)
         .limit(limit)
     )
-    if store.backend == "sqlite":
-        # Every worker polls twice a second, mostly finding nothing. On SQLite a write
-        # transaction takes the one write lock that every mint's insert queues behind (and,
-        # from this thread of a busy worker, holds it through GIL waits): look first.
-        with store.read() as conn:
-            if conn.execute(due.limit(1)).first() is None:
-                return []
+    if _nothing_due(store, due):
+        return []
     with store.write() as conn:
         if conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)

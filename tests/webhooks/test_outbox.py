@@ -6,8 +6,8 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
