@@ -30,7 +30,8 @@ def safe_url(url: str) -> bool:
 
 
 def _vars(text: str) -> str:
-    return VAR_RE.sub(r'<span data-flip-var="\1"></span>', str(escape(text)))
+    # <bdi>: an answer in another script (a Latin name in an Arabic sentence) keeps its own direction.
+    return VAR_RE.sub(r'<bdi data-flip-var="\1"></bdi>', str(escape(text)))
 
 
 def _text_rule(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:

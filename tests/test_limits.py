@@ -49,3 +49,12 @@ def test_the_journey_data_carries_the_limits(tmp_path: Path) -> None:
         "metadata": {"max_keys": 5, "key_max": 50, "value_max": 500},
         "placeholder": limits.PLACEHOLDER,
     }
+
+
+def test_an_answer_in_text_is_bidi_isolated() -> None:
+    from flipgen.markdown import render_block, render_inline, render_text
+
+    # A Latin name inside an Arabic sentence must not take the sentence's direction (or flip its punctuation).
+    for render in (render_block, render_inline, render_text):
+        html = str(render("مرحبا ${first_name}!"))
+        assert '<bdi data-flip-var="first_name"></bdi>' in html and "<span" not in html

@@ -332,6 +332,17 @@ def test_arabic_mirrors_buttons_progress_and_inputs(tab: Tab, env: Env) -> None:
     assert filled_side(page, "#flip-progress") == {"left": True, "right": False}
 
 
+def test_an_answer_in_arabic_text_keeps_its_own_direction(tab: Tab, env: Env) -> None:
+    page = tab.page
+    page.goto(locale_url(env, "harbor-tenant-screening", "ar", HARBOR_QUERY))
+    shown = page.locator("[data-flip-var=listing]").first
+    expect(shown).not_to_have_text("")
+    # A Latin unit name inside the Arabic sentence is its own bidi island (<bdi>: unicode-bidi
+    # isolate), so its characters and trailing punctuation are not reordered by the sentence.
+    assert shown.evaluate("e => [e.tagName, getComputedStyle(e).unicodeBidi]") == ["BDI", "isolate"]
+    assert shown.evaluate("e => getComputedStyle(e.parentElement).direction") == "rtl"
+
+
 @pytest.mark.parametrize("tab", [390], indirect=True)
 def test_arabic_error_icon_and_emulator_widget_mirror(tab: Tab, env: Env) -> None:
     page = tab.page
