@@ -268,3 +268,37 @@ def test_a_failed_transaction_fails_its_batch_and_the_next_one_runs(
         first, after = asyncio.run(main())
         assert all(isinstance(e, OSError) for e in first)
         assert after.site == "after" and _count(store) == 1
+
+
+def test_a_loop_that_closed_with_a_flush_pending_does_not_stall_the_next_one(tmp_path: Path) -> None:
+    with _sqlite(tmp_path) as store:
+        holding, release = threading.Event(), threading.Event()
+
+        def other_writer() -> None:
+            with store.write():
+                holding.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        assert holding.wait(10)
+
+        async def abandoned() -> None:  # the loop ends (a server shutting down) while its write waits
+            write = asyncio.ensure_future(store.awrite_combined(apps.create_many, apps.NewApplication("lost")))
+            await asyncio.sleep(0.01)
+            write.cancel()
+
+        asyncio.run(abandoned())
+        release.set()
+        thread.join()
+
+        async def later() -> apps.Application:
+            return await asyncio.wait_for(store.awrite_combined(apps.create_many, apps.NewApplication("next")), 10)
+
+        assert asyncio.run(later()).site == "next"
+        assert [a.site for a in _all(store)] == ["next"]  # the cancelled start was never written
+
+
+def _all(store: Store) -> list[apps.Application]:
+    with store.read() as conn:
+        return apps.list_applications(conn)

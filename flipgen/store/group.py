@@ -73,7 +73,7 @@ class GroupCommitter:
         self._start_lock = threading.Lock()
         self.batches = 0  # committed transactions, for benchmarks and tests
         self._soon: list[_Job] = []  # `acombined` jobs waiting for this loop turn's flush
-        self._flush_pending = False
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     def submit(self, fn: Callable[[Connection], T]) -> Future[T]:
         """Queue ``fn``; the future resolves after its transaction committed (or with its exception)."""
@@ -94,9 +94,9 @@ class GroupCommitter:
         """`submit_combined` for asyncio code: written on the loop thread, see the module's docstring."""
         job = _Job(None, many=many, item=item)
         self._soon.append(job)
-        if not self._flush_pending:
-            self._flush_pending = True
-            asyncio.get_running_loop().call_soon(self._flush_soon, 0)
+        if self._flush_loop is None or self._flush_loop.is_closed():  # (a closed loop never flushes)
+            self._flush_loop = asyncio.get_running_loop()
+            self._flush_loop.call_soon(self._flush_soon, 0)
         return await asyncio.wrap_future(job.future)
 
     def _flush_soon(self, tries: int) -> None:
@@ -108,12 +108,12 @@ class GroupCommitter:
                     delay = LOOP_RETRY if tries < LOOP_TRIES else LOOP_RETRY_LATER
                     asyncio.get_running_loop().call_later(delay, self._flush_soon, tries + 1)
                     return
-                self._soon, self._flush_pending = [], False
+                self._soon, self._flush_loop = [], None
                 batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
                 _transact(conn, batch, outcomes)
         except Exception as exc:  # noqa: BLE001 - BEGIN/COMMIT failed: nothing of the batch is durable
             if self._soon is batch:  # failed before taking the batch: later calls start a new one
-                self._soon, self._flush_pending = [], False
+                self._soon, self._flush_loop = [], None
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(exc)
