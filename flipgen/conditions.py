@@ -47,7 +47,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["COMBINATORS", "OPERATORS", "evaluate", "names", "validate"]
+from .jsregex import JS_WHITESPACE
+
+__all__ = ["COMBINATORS", "OPERATORS", "evaluate", "filled", "names", "validate"]
 
 #: Operators allowed inside a matcher mapping (``field: {op: operand}``).
 OPERATORS: frozenset[str] = frozenset({"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains", "filled"})
@@ -60,10 +62,7 @@ _LIST_OPS = frozenset({"in", "not_in"})
 
 # Exactly the characters String.prototype.trim removes (WhiteSpace + LineTerminator), so
 # that Python's str.strip and JS agree on what "blank" and " 12 " mean.
-_WHITESPACE = (
-    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
+_WHITESPACE = JS_WHITESPACE
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -268,7 +267,7 @@ def _match(answer: object, matcher: object) -> bool:
             return any(_equals(item, operand) for item in answer)
         return isinstance(answer, str) and _equals(answer, operand)
     if op == "filled":
-        return _filled(answer) is operand
+        return filled(answer) is operand
     return _compare(op, answer, operand)
 
 
@@ -340,7 +339,8 @@ def _compare(op: str, answer: object, operand: object) -> bool:
     return sign <= 0
 
 
-def _filled(answer: object) -> bool:
+def filled(answer: object) -> bool:
+    """Whether an answer counts as given: not None, not blank text, not an empty list (as the runtime)."""
     if answer is None:
         return False
     if isinstance(answer, str):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from flipgen.conditions import filled
 from flipgen.i18n.locales import latin_digits
 from flipgen.jsregex import JS_WHITESPACE, PatternTimeout, fullmatch
 from flipgen.limits import METADATA_VALUE_MAX, value_problem
@@ -82,16 +83,6 @@ class Problem:
     message: str
 
 
-def _filled(value: object) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return value.strip(JS_WHITESPACE) != ""
-    if isinstance(value, list):
-        return bool(value)
-    return True
-
-
 def _number(value: object) -> float | None:
     """JavaScript's ``num()``: a finite number, or None."""
     if isinstance(value, bool):
@@ -156,7 +147,7 @@ def validate(spec: FieldData, value: object, text: Mapping[str, str] = DEFAULT_T
 
     if kind == "hidden":
         return None
-    if not _filled(value) or value is False:
+    if not filled(value) or value is False:
         return fail("required", "", _REQUIRED_TEXT.get(str(kind))) if spec.get("required") else None
     if kind in ("checkbox", "consent"):
         return None

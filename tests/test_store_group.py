@@ -14,6 +14,7 @@ from sqlalchemy import Connection, event
 from flipgen.store import Store, open_store
 from flipgen.store import applications as apps
 from flipgen.store.group import GroupCommitter
+from tests.support.db import another_writer
 
 
 def _count(store: Store) -> int:
@@ -216,17 +217,7 @@ def test_a_combined_item_that_fails_fails_alone(tmp_path: Path) -> None:
 
 
 def test_the_loop_keeps_serving_while_another_writer_holds_the_lock(tmp_path: Path) -> None:
-    with _sqlite(tmp_path) as store:
-        holding, release = threading.Event(), threading.Event()
-
-        def other_writer() -> None:  # another process's long write, say `flipgen applications purge`
-            with store.write():
-                holding.set()
-                release.wait(10)
-
-        thread = threading.Thread(target=other_writer)
-        thread.start()
-        assert holding.wait(10)
+    with _sqlite(tmp_path) as store, another_writer(store) as release:
 
         async def main() -> tuple[int, int]:
             ticks = 0
@@ -241,7 +232,6 @@ def test_the_loop_keeps_serving_while_another_writer_holds_the_lock(tmp_path: Pa
             return ticks, _count(store)
 
         assert asyncio.run(main()) == (20, 1)
-        thread.join()
 
 
 def test_a_failed_transaction_fails_its_batch_and_the_next_one_runs(
@@ -272,25 +262,14 @@ def test_a_failed_transaction_fails_its_batch_and_the_next_one_runs(
 
 def test_a_loop_that_closed_with_a_flush_pending_does_not_stall_the_next_one(tmp_path: Path) -> None:
     with _sqlite(tmp_path) as store:
-        holding, release = threading.Event(), threading.Event()
-
-        def other_writer() -> None:
-            with store.write():
-                holding.set()
-                release.wait(10)
-
-        thread = threading.Thread(target=other_writer)
-        thread.start()
-        assert holding.wait(10)
 
         async def abandoned() -> None:  # the loop ends (a server shutting down) while its write waits
             write = asyncio.ensure_future(store.awrite_combined(apps.create_many, apps.NewApplication("lost")))
             await asyncio.sleep(0.01)
             write.cancel()
 
-        asyncio.run(abandoned())
-        release.set()
-        thread.join()
+        with another_writer(store):
+            asyncio.run(abandoned())
 
         async def later() -> apps.Application:
             return await asyncio.wait_for(store.awrite_combined(apps.create_many, apps.NewApplication("next")), 10)
@@ -302,3 +281,13 @@ def test_a_loop_that_closed_with_a_flush_pending_does_not_stall_the_next_one(tmp
 def _all(store: Store) -> list[apps.Application]:
     with store.read() as conn:
         return apps.list_applications(conn)
+
+
+def test_write_now_writes_when_free_and_never_waits_on_sqlite(store: Store) -> None:
+    with store.write_now() as conn:
+        assert conn is not None
+        apps.create(conn, site="now")
+    assert _count(store) == 1
+    if store.backend == "sqlite":
+        with another_writer(store), store.write_now() as busy:
+            assert busy is None  # the lock is taken: no waiting, no transaction

@@ -142,9 +142,10 @@ class Store:
     @contextmanager
     def write_now(self) -> Iterator[Connection | None]:
         """`write()` if SQLite's write lock is free right now, else None: it never waits for
-        another writer. (PostgreSQL: always None; its writers never queue behind one lock.)"""
+        another writer. (PostgreSQL's writers do not queue behind one lock: always `write()`.)"""
         if self._queue is None:
-            yield None
+            with self._writer.begin() as conn:
+                yield conn
             return
         with self._queue.hold_if_free() as taken:
             if not taken:

@@ -8,14 +8,14 @@ still commit. A caller gets its result only after the COMMIT returned: an acknow
 on disk, exactly as with `store.write()`. If the COMMIT itself fails, every write of that batch
 fails (and none was acknowledged).
 
-Writes of one kind can also share their statements (`submit_combined`): consecutive jobs that
-name the same ``many(conn, items)`` function run as one call of it, so a burst of new
-applications is one `executemany` rather than one INSERT (and one SAVEPOINT) each. Per-statement
-overhead in SQLAlchemy and the driver is most of a small write's cost. If the combined call
-raises, each item runs again alone, so one bad item still fails only its own caller.
+Writes of one kind can also share their statements (`acombined`): consecutive jobs that name
+the same ``many(conn, items)`` function run as one call of it, so a burst of new applications is
+one `executemany` rather than one INSERT (and one SAVEPOINT) each. Per-statement overhead in
+SQLAlchemy and the driver is most of a small write's cost. If the combined call raises, each
+item runs again alone, so one bad item still fails only its own caller.
 
-`acombined` is that for asyncio code, without the thread: the items queued during one turn of
-the event loop are written on the loop thread itself, once the write lock is free (the loop
+These are written without the thread: the items queued during one turn of the event loop are
+written on the loop thread itself, once the write lock is free (the loop
 looks again every half millisecond while another writer has it, and serves requests
 meanwhile). A writer thread in a busy server waits for the GIL after every SQLite call (the loop
 thread keeps it for up to the 5 ms switch interval), so a ten-row transaction took 2–8 ms while
@@ -82,16 +82,9 @@ class GroupCommitter:
         self._jobs.put(job)
         return job.future
 
-    def submit_combined(self, many: Callable[[Connection, Sequence[I]], Sequence[T]], item: I) -> Future[T]:
-        """Queue ``item`` for ``many``: jobs queued together for the same ``many`` run as one call,
-        which must return one result per item, in order."""
-        self._ensure_thread()
-        job = _Job(None, many=many, item=item)
-        self._jobs.put(job)
-        return job.future
-
     async def acombined(self, many: Callable[[Connection, Sequence[I]], Sequence[T]], item: I) -> T:
-        """`submit_combined` for asyncio code: written on the loop thread, see the module's docstring."""
+        """Queue ``item`` for ``many`` (which returns one result per item, in order); the items queued
+        in one turn of the loop run as one call, written on the loop thread (see the module's docstring)."""
         job = _Job(None, many=many, item=item)
         self._soon.append(job)
         if self._flush_loop is None or self._flush_loop.is_closed():  # (a closed loop never flushes)
@@ -101,7 +94,7 @@ class GroupCommitter:
 
     def _flush_soon(self, tries: int) -> None:
         batch = self._soon
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        outcomes: Outcomes = []
         try:
             with self.store.write_now() as conn:
                 if conn is None:  # another writer is committing: gather more, look again soon
@@ -172,7 +165,7 @@ class GroupCommitter:
                 self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        outcomes: Outcomes = []
         try:
             with self.store.write() as conn:
                 _transact(conn, batch, outcomes)

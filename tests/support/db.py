@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from flipgen.store import Store, open_store
 
-__all__ = ["db_url", "store", "postgres_schema"]
+__all__ = ["another_writer", "db_url", "store", "postgres_schema"]
 
 POSTGRES_URL = os.environ.get("FLIPGEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -59,3 +61,24 @@ def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@contextmanager
+def another_writer(store: Store) -> Iterator[threading.Event]:
+    """Another thread holds ``store``'s write lock, as a long write (a purge, say) would, until the
+    yielded event is set or the block ends."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write():
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10), "the other writer never got the lock"
+        yield release
+    finally:
+        release.set()
+        thread.join()

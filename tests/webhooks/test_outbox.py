@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from flipgen.webhooks.events import render_body
 from flipgen.webhooks.outbox import Outcome, claim, endpoint_id, record, sync_endpoints
 from flipgen.webhooks.schedule import RetryPolicy
 from flipgen.webhooks.tables import webhook_deliveries, webhook_endpoints
+from tests.support.db import another_writer
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 POLICY = RetryPolicy(jitter=0.0, rng=random.Random(1))
@@ -184,23 +184,10 @@ def test_after_the_last_step_a_delivery_is_given_up(store: Store) -> None:
 
 def test_an_idle_claim_on_sqlite_does_not_take_the_write_lock(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'idle.db'}", tmp_path)
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:  # a long write, e.g. a purge, holds the lock
-        with store.write():
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    with another_writer(store):
         started = time.monotonic()
         assert claim(store, render, limit=5) == []  # nothing due: answered without waiting for the lock
         assert time.monotonic() - started < 2
-    finally:
-        release.set()
-        thread.join()
     sync_endpoints(store, [target("http://127.0.0.1:1/all", ["all"])])
     with store.write() as conn:
         apps.create(conn, site="acme")
