@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Connection, Integer, MetaData, Table, func, insert, inspect, select, text
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, insert, inspect, select, text
 
 from flipgen.errors import UserError
 from flipgen.store import Store, default_url, open_store
 from flipgen.store import migrations as mig
+from flipgen.store.engine import insert_many
+from flipgen.store.types import JSONDocument, UTCDateTime
 
 
 def test_default_store_is_sqlite_in_the_project_with_durable_settings(tmp_path: Path) -> None:
@@ -208,3 +211,66 @@ def test_application_ids_sort_by_creation_time() -> None:
         time.sleep(0.002)
     assert made == sorted(made)
     assert abs(int(made[-1][:14], 16) / 1e6 - time.time()) < 60
+
+
+# --------------------------------------------------------------------------- insert_many and write_now
+
+
+_things = Table(
+    "things",
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(20), nullable=False),
+    Column("doc", JSONDocument(), nullable=False),
+    Column("at", UTCDateTime()),
+    Column("count", Integer, nullable=False, default=0),
+)
+
+
+def test_insert_many_stores_what_sqlalchemy_would_on_both_backends(store: Store) -> None:
+    at = datetime(2026, 12, 2, 15, 30, 1, 123456, tzinfo=UTC)
+    shared = {"same": ["object", 1]}
+    rows = [
+        {"name": "a", "doc": shared, "at": at, "count": 1},
+        {"name": "b", "doc": shared, "at": None, "count": 2},
+        {"name": "c", "doc": {"ü": "ß"}, "at": at, "count": 0},
+    ]
+    with store.write() as conn:
+        _things.create(conn)
+        insert_many(conn, _things, rows)
+        insert_many(conn, _things, [])  # nothing to do, no statement
+        conn.execute(insert(_things), [{"name": "by-sqlalchemy", "doc": shared, "at": at}])
+    with store.read() as conn:
+        got = [tuple(r) for r in conn.execute(select(_things).order_by(_things.c.id))]
+    assert got == [
+        (1, "a", shared, at, 1),
+        (2, "b", shared, None, 2),
+        (3, "c", {"ü": "ß"}, at, 0),
+        (4, "by-sqlalchemy", shared, at, 0),  # the same text, read back the same way
+    ]
+
+
+def test_insert_many_refuses_to_skip_a_python_side_default_on_sqlite(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'd.db'}", tmp_path) as store, store.write() as conn:
+        _things.create(conn)
+        with pytest.raises(ValueError, match=r"must give \['count'\]"):
+            insert_many(conn, _things, [{"name": "x", "doc": {}}])
+
+
+def test_write_now_keeps_one_connection_until_a_transaction_fails(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'k.db'}", tmp_path) as store:
+        with store.write_now() as first:
+            assert first is not None
+            first.execute(text("CREATE TABLE t (x INTEGER)"))
+        with store.write_now() as second:
+            assert second is first  # no pool round trip per small write
+            second.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(RuntimeError), store.write_now() as third:
+            assert third is first
+            third.execute(text("INSERT INTO t VALUES (2)"))
+            raise RuntimeError("the write fails")
+        assert first.closed  # a failed transaction may leave it broken: dropped
+        with store.write_now() as fourth:
+            assert fourth is not None and fourth is not first
+            assert fourth.execute(text("SELECT x FROM t")).scalars().all() == [1]  # the failed one rolled back
+    assert fourth.closed  # closing the store closes the kept connection

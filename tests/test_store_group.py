@@ -14,7 +14,7 @@ from sqlalchemy import Connection, event
 from flipgen.store import Store, open_store
 from flipgen.store import applications as apps
 from flipgen.store.group import GroupCommitter
-from tests.support.db import another_writer
+from tests.support.db import another_writer, inserts_into
 
 
 def _count(store: Store) -> int:
@@ -166,21 +166,8 @@ def _sqlite(tmp_path: Path) -> Store:
     return open_store(f"sqlite:///{tmp_path / 'combined.db'}", tmp_path)
 
 
-def _inserts(store: Store) -> list[int]:
-    """Rows per INSERT INTO applications statement, recorded while the test runs."""
-    seen: list[int] = []
-
-    def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        if statement.startswith("INSERT INTO applications "):
-            seen.append(len(params) if executemany else 1)
-
-    event.listen(store.engine, "before_cursor_execute", count)
-    return seen
-
-
 def test_starts_queued_in_one_loop_turn_share_one_insert_and_one_commit(tmp_path: Path) -> None:
-    with _sqlite(tmp_path) as store:
-        inserts = _inserts(store)
+    with _sqlite(tmp_path) as store, inserts_into(store, "applications") as inserts:
 
         async def main() -> list[apps.Application]:
             new = [apps.NewApplication(f"site-{i}", {"i": str(i)}, first_screen="a") for i in range(20)]
@@ -194,6 +181,28 @@ def test_starts_queued_in_one_loop_turn_share_one_insert_and_one_commit(tmp_path
             assert [(v.application_id, v.screen) for v in apps.visits(conn, app_ids=[made[7].id])] == [
                 (made[7].id, "a")
             ]
+
+
+def test_a_healthy_batch_runs_no_savepoint_and_a_failing_one_is_retried_with_them(tmp_path: Path) -> None:
+    statements: list[str] = []
+
+    def many(conn: Connection, items: Sequence[str]) -> list[str]:
+        if "bad" in items:
+            raise ValueError("refused")
+        return [a.id for a in apps.create_many(conn, [apps.NewApplication(item) for item in items])]
+
+    with _sqlite(tmp_path) as store:
+        event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0]))
+
+        async def main(names: list[str]) -> list[str | BaseException]:
+            return await asyncio.gather(*(store.awrite_combined(many, n) for n in names), return_exceptions=True)
+
+        assert all(isinstance(r, str) for r in asyncio.run(main(["a", "b", "c"])))
+        assert "SAVEPOINT" not in statements  # the fast way: one call, no SAVEPOINT per item
+        first, failed = asyncio.run(main(["d", "bad"]))
+        assert isinstance(failed, ValueError) and isinstance(first, str)
+        assert "SAVEPOINT" in statements and "ROLLBACK" in statements  # the careful way, after a rollback
+        assert sorted(a.site for a in _all(store)) == ["a", "b", "c", "d"]
 
 
 def test_a_combined_item_that_fails_fails_alone(tmp_path: Path) -> None:

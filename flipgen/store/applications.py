@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from .engine import insert_many
 from .rows import ABANDONED_AFTER, STATUSES, Application, ApplicationClosed, Visit, application_screens, applications
 
 __all__ = [
@@ -61,7 +62,6 @@ __all__ = [
 # The hot statements are built once: SQLAlchemy then reuses their compiled form, and building a
 # statement per call cost more CPU than executing it (inside the write lock, that is throughput).
 _s = application_screens
-_INSERT_APP = insert(applications)
 _GET = select(applications).where(applications.c.id == bindparam("app_id"))
 _UPDATE_APP = update(applications).where(applications.c.id == bindparam("app_id_"))
 _INSERT_SCREEN = insert(_s)
@@ -140,36 +140,32 @@ class NewApplication:
 
 def create_many(conn: Connection, new: Sequence[NewApplication], *, now: datetime | None = None) -> list[Application]:
     """New `started` applications, one statement per table however many: mints come in bursts."""
+    if not new:
+        return []
     now = now or _now()
-    rows = [
-        {
-            "id": new_id(),
-            "site": n.site,
-            "status": "started",
-            "answers": {},
-            "params": dict(n.params),
-            "locale": n.locale,
-            "smile_user_id": n.smile_user_id,
-            "accounts": 0,
-            "uploads": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
+    made = [
+        Application(new_id(), n.site, "started", {}, dict(n.params), n.locale, n.smile_user_id, 0, 0, now, now)
         for n in new
     ]
-    if not rows:
-        return []
-    conn.execute(_INSERT_APP, rows)
-    visits = [
-        {"application_id": row["id"], "screen": n.first_screen, "position": 0, "reached_at": now}
-        for row, n in zip(rows, new, strict=True)
-        if n.first_screen is not None
-    ]
-    if visits:
-        conn.execute(_INSERT_SCREEN, visits)
-    made = [Application(**row) for row in rows]  # type: ignore[arg-type]
+    insert_many(conn, applications, [_values(app) for app in made])
+    insert_many(
+        conn,
+        _s,
+        [
+            {"application_id": app.id, "screen": n.first_screen, "position": 0, "reached_at": now, "left_at": None}
+            for app, n in zip(made, new, strict=True)
+            if n.first_screen is not None
+        ],
+    )
     _emit(conn, "application.started", made)
     return made
+
+
+def _values(app: Application) -> dict[str, Any]:
+    return {name: getattr(app, name) for name in _APP_COLUMNS}
+
+
+_APP_COLUMNS = tuple(applications.columns.keys())
 
 
 def create(

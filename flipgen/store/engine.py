@@ -12,12 +12,12 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Store", "WriterQueue", "open_store", "default_url", "ENV_VAR"]
+__all__ = ["Store", "WriterQueue", "open_store", "default_url", "insert_many", "sqlite_driver", "ENV_VAR"]
 
 ENV_VAR = "FLIPGEN_DATABASE_URL"
 DATA_DIR = ".flipgen"
@@ -118,6 +118,7 @@ class Store:
         database = engine.url.database
         self._queue = WriterQueue(Path(f"{database}-writer.lock")) if engine.dialect.name == "sqlite" else None
         self._committer: GroupCommitter | None = None
+        self._kept: tuple[int, Connection] | None = None
 
     @property
     def backend(self) -> str:
@@ -142,7 +143,9 @@ class Store:
     @contextmanager
     def write_now(self) -> Iterator[Connection | None]:
         """`write()` if SQLite's write lock is free right now, else None: it never waits for
-        another writer. (PostgreSQL's writers do not queue behind one lock: always `write()`.)"""
+        another writer. (PostgreSQL's writers do not queue behind one lock: always `write()`.)
+        On SQLite it uses one connection that it keeps open (the lock it holds lets one thread in
+        at a time): made for the event loop's own small writes (`GroupCommitter.acombined`)."""
         if self._queue is None:
             with self._writer.begin() as conn:
                 yield conn
@@ -151,8 +154,22 @@ class Store:
             if not taken:
                 yield None
                 return
-            with self._writer.begin() as conn:
-                yield conn
+            conn = self._kept_connection()
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                self._kept = None  # a failed transaction may have broken it: the next one connects anew
+                conn.close()
+                raise
+
+    def _kept_connection(self) -> Connection:
+        """The connection `write_now` keeps open between transactions (one per process): taking
+        one from the pool and handing it back costs more than the small write it carries."""
+        kept = self._kept
+        if kept is None or kept[0] != os.getpid():
+            kept = self._kept = (os.getpid(), self._writer.connect())
+        return kept[1]
 
     @property
     def committer(self) -> GroupCommitter:
@@ -212,6 +229,9 @@ class Store:
     def close(self) -> None:
         if self._committer is not None:
             self._committer.close()
+        if self._kept is not None and self._kept[0] == os.getpid():
+            self._kept[1].close()
+        self._kept = None
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -219,6 +239,72 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (mappings that all name the same columns) into ``table`` in one statement.
+
+    On SQLite this runs straight on the sqlite3 connection (one `executemany`), each value
+    converted by its column type's own SQLAlchemy bind processor, and a value object shared by
+    several rows (a burst's one timestamp) converted once. SQLAlchemy's per-row parameter
+    processing cost ~55 µs a row, most of a mint's write (benchmarks/token_bench.py). Python-side
+    column defaults are not applied there, so a row must name every such column (checked).
+    Elsewhere it is SQLAlchemy's own `insert(table)` with the rows.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), list(rows))
+        return
+    sql, names, processed = _sqlite_insert(conn, table, tuple(rows[0]))
+    converted: dict[Any, Any] = {}
+    params = []
+    for row in rows:
+        values = [row[name] for name in names]
+        for i, process in processed:
+            raw = values[i]
+            if raw is None:
+                continue
+            # Every row is alive until the statement ran, so an id names one object; falsy values
+            # of one type (``{}``, ``""``) are equal and convert alike.
+            key = id(raw) if raw else type(raw)
+            if key not in converted:
+                converted[key] = process(raw)
+            values[i] = converted[key]
+        params.append(values)
+    sqlite_driver(conn).executemany(sql, params)
+
+
+def sqlite_driver(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under ``conn``, for a hot statement that SQLAlchemy's per-call work
+    would dominate; inside ``conn``'s transaction like any other statement."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection), "sqlite_driver() needs a SQLite store"
+    return driver
+
+
+_Insert = tuple[str, tuple[str, ...], list[tuple[int, Callable[[Any], Any]]]]
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], _Insert] = {}
+
+
+def _sqlite_insert(conn: Connection, table: Table, keys: tuple[str, ...]) -> _Insert:
+    """The INSERT of ``keys`` into ``table`` (``?`` parameters), and the bind processor of each
+    column that has one, by position."""
+    found = _SQLITE_INSERTS.get((table.name, keys))
+    if found is None:
+        dialect = conn.dialect
+        defaulted = {c.name for c in table.columns if c.default is not None} - set(keys)
+        if defaulted:
+            raise ValueError(
+                f"insert_many into {table.name} must give {sorted(defaulted)} (their defaults are Python's)"
+            )
+        processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
+        processed: list[tuple[int, Callable[[Any], Any]]] = [
+            (i, process) for i, process in enumerate(processors) if process is not None
+        ]
+        sql = str(insert(table).compile(dialect=dialect, column_keys=list(keys)))
+        found = _SQLITE_INSERTS[(table.name, keys)] = (sql, keys, processed)
+    return found
 
 
 def default_url(project_root: Path) -> str:

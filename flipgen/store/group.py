@@ -32,8 +32,8 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Connection
 
@@ -53,12 +53,25 @@ LOOP_TRIES = 40
 LOOP_RETRY_LATER = 0.002
 
 
+class _Outcome(Protocol):
+    """Where a job's result goes: a concurrent Future (`submit`) or an asyncio one (`acombined`)."""
+
+    def set_result(self, result: Any, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None: ...
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+
+
 @dataclass
 class _Job:
     fn: Callable[[Connection], Any] | None
-    future: Future[Any] = field(default_factory=Future)
+    future: _Outcome
     many: Many | None = None  # set for a combinable job: ``many(conn, [item, …])`` runs it
     item: Any = None
+
+
+class _Retry(Exception):
+    """A combined call raised on the fast way: roll back, and write the batch again carefully."""
 
 
 class GroupCommitter:
@@ -78,32 +91,46 @@ class GroupCommitter:
     def submit(self, fn: Callable[[Connection], T]) -> Future[T]:
         """Queue ``fn``; the future resolves after its transaction committed (or with its exception)."""
         self._ensure_thread()
-        job = _Job(fn)
-        self._jobs.put(job)
-        return job.future
+        future: Future[T] = Future()
+        self._jobs.put(_Job(fn, future))
+        return future
 
     async def acombined(self, many: Callable[[Connection, Sequence[I]], Sequence[T]], item: I) -> T:
         """Queue ``item`` for ``many`` (which returns one result per item, in order); the items queued
         in one turn of the loop run as one call, written on the loop thread (see the module's docstring)."""
-        job = _Job(None, many=many, item=item)
-        self._soon.append(job)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._soon.append(_Job(None, future, many, item))
         if self._flush_loop is None or self._flush_loop.is_closed():  # (a closed loop never flushes)
-            self._flush_loop = asyncio.get_running_loop()
-            self._flush_loop.call_soon(self._flush_soon, 0)
-        return await asyncio.wrap_future(job.future)
+            self._flush_loop = loop
+            loop.call_soon(self._flush_soon, 0)
+        return await future
 
-    def _flush_soon(self, tries: int) -> None:
+    def _flush_soon(self, tries: int, careful: bool = False) -> None:
+        """Write the queued items in one transaction if the lock is free, else look again soon.
+
+        The fast way calls each ``many`` once with no SAVEPOINT; if a call raises, the whole
+        transaction is rolled back and the batch goes again, carefully: each run in a SAVEPOINT
+        and, if it still fails, each item alone (`_transact`), so only the bad item fails."""
+        loop = asyncio.get_running_loop()
         batch = self._soon
         outcomes: Outcomes = []
         try:
             with self.store.write_now() as conn:
                 if conn is None:  # another writer is committing: gather more, look again soon
                     delay = LOOP_RETRY if tries < LOOP_TRIES else LOOP_RETRY_LATER
-                    asyncio.get_running_loop().call_later(delay, self._flush_soon, tries + 1)
+                    loop.call_later(delay, self._flush_soon, tries + 1, careful)
                     return
                 self._soon, self._flush_loop = [], None
-                batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
-                _transact(conn, batch, outcomes)
+                batch = [job for job in batch if not job.future.cancelled()]
+                if careful:
+                    _transact(conn, batch, outcomes)
+                else:
+                    _fast(conn, batch, outcomes)
+        except _Retry:  # a combined call raised: nothing was written; again, carefully
+            self._soon, self._flush_loop = batch + self._soon, loop
+            loop.call_soon(self._flush_soon, 0, True)
+            return
         except Exception as exc:  # noqa: BLE001 - BEGIN/COMMIT failed: nothing of the batch is durable
             if self._soon is batch:  # failed before taking the batch: later calls start a new one
                 self._soon, self._flush_loop = [], None
@@ -160,7 +187,7 @@ class GroupCommitter:
         stop = False
         while not stop:
             batch, stop = self._take_batch()
-            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            batch = [job for job in batch if cast(Future[Any], job.future).set_running_or_notify_cancel()]
             if batch:
                 self._commit(batch)
 
@@ -186,6 +213,20 @@ def _transact(conn: Connection, batch: list[_Job], outcomes: Outcomes) -> None:
         if len(run) == 1 or not _combined(conn, run, outcomes):
             for job in run:
                 _alone(conn, job, outcomes)
+
+
+def _fast(conn: Connection, batch: list[_Job], outcomes: Outcomes) -> None:
+    """Each run of combinable jobs as one call, with no SAVEPOINT: `_Retry` if any call raised."""
+    for run in _runs(batch):
+        many = run[0].many
+        assert many is not None
+        try:
+            results = many(conn, [job.item for job in run])
+        except Exception:  # noqa: BLE001 - the careful pass gives each caller its own outcome
+            raise _Retry from None
+        if len(results) != len(run):
+            raise _Retry
+        outcomes.extend((job, result, None) for job, result in zip(run, results, strict=True))
 
 
 def _settle(outcomes: Outcomes) -> None:

@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import OperationalError
 
-from flipgen.store import Store, open_store
+from flipgen.store import Store, engine, open_store
 
-__all__ = ["another_writer", "db_url", "store", "postgres_schema"]
+__all__ = ["another_writer", "db_url", "inserts_into", "store", "postgres_schema"]
 
 POSTGRES_URL = os.environ.get("FLIPGEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -82,3 +83,37 @@ def another_writer(store: Store) -> Iterator[threading.Event]:
     finally:
         release.set()
         thread.join()
+
+
+@contextmanager
+def inserts_into(store: Store, table: str) -> Iterator[list[int]]:
+    """Rows per INSERT statement into ``table`` while the block runs, whichever way the statement
+    reaches the driver: through SQLAlchemy, or `insert_many`'s own `executemany` on SQLite."""
+    seen: list[int] = []
+    prefix = f"INSERT INTO {table} "
+
+    def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith(prefix):
+            seen.append(len(params) if executemany else 1)
+
+    class Recording:
+        def __init__(self, driver: Any) -> None:
+            self.driver = driver
+
+        def executemany(self, sql: str, rows: Iterable[Any]) -> Any:
+            rows = list(rows)
+            if sql.startswith(prefix):
+                seen.append(len(rows))
+            return self.driver.executemany(sql, rows)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.driver, name)
+
+    real = engine.sqlite_driver
+    event.listen(store.engine, "before_cursor_execute", count)
+    engine.sqlite_driver = lambda conn: Recording(real(conn))  # type: ignore[assignment,return-value]
+    try:
+        yield seen
+    finally:
+        engine.sqlite_driver = real
+        event.remove(store.engine, "before_cursor_execute", count)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from flipgen.schema import WebhookTarget
 from flipgen.store import Store, open_store
@@ -19,7 +19,7 @@ from flipgen.webhooks.events import render_body
 from flipgen.webhooks.outbox import Outcome, claim, endpoint_id, record, sync_endpoints
 from flipgen.webhooks.schedule import RetryPolicy
 from flipgen.webhooks.tables import webhook_deliveries, webhook_endpoints
-from tests.support.db import another_writer
+from tests.support.db import another_writer, inserts_into
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 POLICY = RetryPolicy(jitter=0.0, rng=random.Random(1))
@@ -69,20 +69,10 @@ def test_applications_started_together_get_their_own_events_in_one_insert(store:
         store,
         [target("http://127.0.0.1:1/a", ["all"]), target("http://127.0.0.1:1/b", ["application.started"], ["acme"])],
     )
-    inserts: list[int] = []
-
-    def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
-        if statement.startswith("INSERT INTO webhook_deliveries"):
-            inserts.append(len(params) if executemany else 1)
-
-    event.listen(store.engine, "before_cursor_execute", count)
-    try:
-        with store.write() as conn:
-            made = apps.create_many(
-                conn, [apps.NewApplication("acme"), apps.NewApplication("other"), apps.NewApplication("acme")], now=T0
-            )
-    finally:
-        event.remove(store.engine, "before_cursor_execute", count)
+    with inserts_into(store, "webhook_deliveries") as inserts, store.write() as conn:
+        made = apps.create_many(
+            conn, [apps.NewApplication("acme"), apps.NewApplication("other"), apps.NewApplication("acme")], now=T0
+        )
     got = rows(store)
     assert inserts == [5]  # one statement: 2 endpoints x 2 acme applications + 1 endpoint x other
     assert sorted((r.application_id, r.endpoint_id) for r in got) == sorted(
