@@ -11,17 +11,18 @@ fails (and none was acknowledged).
 Writes of one kind can also share their statements (`acombined`): consecutive jobs that name
 the same ``many(conn, items)`` function run as one call of it, so a burst of new applications is
 one `executemany` rather than one INSERT (and one SAVEPOINT) each. Per-statement overhead in
-SQLAlchemy and the driver is most of a small write's cost. If the combined call raises, each
-item runs again alone, so one bad item still fails only its own caller.
+SQLAlchemy and the driver is most of a small write's cost.
 
 These are written without the thread: the items queued during one turn of the event loop are
-written on the loop thread itself, once the write lock is free (the loop
-looks again every half millisecond while another writer has it, and serves requests
-meanwhile). A writer thread in a busy server waits for the GIL after every SQLite call (the loop
-thread keeps it for up to the 5 ms switch interval), so a ten-row transaction took 2–8 ms while
-holding the lock that the other worker processes queue behind: `benchmarks/token_bench.py`
-measured 1.3k mints/s with one worker or two. On the loop the same transaction takes a fraction
-of a millisecond, and the same benchmark gave 2.2k/s.
+written on the loop thread itself, once the write lock is free (the loop looks again every half
+millisecond while another writer has it, and serves requests meanwhile). A writer thread in a
+busy server waits for the GIL after every SQLite call (the loop thread keeps it for up to the
+5 ms switch interval), so a ten-row transaction took 2–8 ms while holding the lock that the
+other worker processes queue behind: `benchmarks/token_bench.py` measured 1.3k mints/s with one
+worker or two. On the loop the same transaction takes a fraction of a millisecond. Each
+``many`` runs once with no SAVEPOINT (they cost as much as the INSERTs); if one raises, the
+transaction is rolled back and the batch runs again carefully, each run in a SAVEPOINT and, if
+it still fails, each item alone, so one bad item fails only its own caller.
 """
 
 from __future__ import annotations
