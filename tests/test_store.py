@@ -7,9 +7,11 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, insert, inspect, select, text
+from sqlalchemy.types import TypeDecorator
 
 from flipgen.errors import UserError
 from flipgen.store import Store, default_url, open_store
@@ -274,3 +276,29 @@ def test_write_now_keeps_one_connection_until_a_transaction_fails(tmp_path: Path
             assert fourth is not None and fourth is not first
             assert fourth.execute(text("SELECT x FROM t")).scalars().all() == [1]  # the failed one rolled back
     assert fourth.closed  # closing the store closes the kept connection
+
+
+class _Shout(TypeDecorator[str]):
+    impl = String(20)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.upper() + "!"
+
+
+class _Whisper(TypeDecorator[str]):
+    impl = String(20)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else value.lower() + "?"
+
+
+def test_insert_many_converts_a_value_shared_by_two_columns_for_each_column(tmp_path: Path) -> None:
+    voices = Table("voices", MetaData(), Column("loud", _Shout()), Column("quiet", _Whisper()))
+    same = "Ab"
+    with open_store(f"sqlite:///{tmp_path / 'v.db'}", tmp_path) as store, store.write() as conn:
+        voices.create(conn)
+        insert_many(conn, voices, [{"loud": same, "quiet": same}, {"loud": "", "quiet": ""}])
+        got = conn.execute(text("SELECT loud, quiet FROM voices ORDER BY rowid")).all()
+    assert [tuple(r) for r in got] == [("AB!", "ab?"), ("!", "?")]

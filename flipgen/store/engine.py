@@ -265,9 +265,9 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
             raw = values[i]
             if raw is None:
                 continue
-            # Every row is alive until the statement ran, so an id names one object; falsy values
-            # of one type (``{}``, ``""``) are equal and convert alike.
-            key = id(raw) if raw else type(raw)
+            # Per column: every row is alive until the statement ran, so an id names one object,
+            # and falsy values of one type (``{}``, ``""``) are equal and convert alike.
+            key = (i, id(raw) if raw else type(raw))
             if key not in converted:
                 converted[key] = process(raw)
             values[i] = converted[key]
