@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, func, insert, inspect, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from flipgen.errors import UserError
@@ -259,23 +260,27 @@ def test_insert_many_refuses_to_skip_a_python_side_default_on_sqlite(tmp_path: P
             insert_many(conn, _things, [{"name": "x", "doc": {}}])
 
 
-def test_write_now_keeps_one_connection_until_a_transaction_fails(tmp_path: Path) -> None:
+def test_the_kept_connection_survives_a_callers_error_and_not_a_database_error(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'k.db'}", tmp_path) as store:
         with store.write_now() as first:
             assert first is not None
             first.execute(text("CREATE TABLE t (x INTEGER)"))
-        with store.write_now() as second:
-            assert second is first  # no pool round trip per small write
+        with store.write_kept() as second:
+            assert second is first  # no pool round trip per small write, from the loop or the writer thread
             second.execute(text("INSERT INTO t VALUES (1)"))
         with pytest.raises(RuntimeError), store.write_now() as third:
-            assert third is first
             third.execute(text("INSERT INTO t VALUES (2)"))
-            raise RuntimeError("the write fails")
-        assert first.closed  # a failed transaction may leave it broken: dropped
-        with store.write_now() as fourth:
-            assert fourth is not None and fourth is not first
-            assert fourth.execute(text("SELECT x FROM t")).scalars().all() == [1]  # the failed one rolled back
-    assert fourth.closed  # closing the store closes the kept connection
+            raise RuntimeError("the caller's code fails")
+        with store.write_kept() as fourth:
+            assert fourth is first and not first.closed  # rolled back, still good
+            assert fourth.execute(text("SELECT x FROM t")).scalars().all() == [1]
+        with pytest.raises(OperationalError), store.write_kept() as fifth:
+            fifth.execute(text("INSERT INTO no_such_table VALUES (1)"))
+        assert first.closed  # the database failed: this connection may be broken, so it goes
+        with store.write_now() as sixth:
+            assert sixth is not None and sixth is not first
+            assert sixth.execute(text("SELECT x FROM t")).scalars().all() == [1]
+    assert sixth.closed  # closing the store closes the kept connection
 
 
 class _Shout(TypeDecorator[str]):

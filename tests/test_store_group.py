@@ -85,7 +85,7 @@ def test_a_failed_commit_fails_every_write_of_the_batch(store: Store, monkeypatc
         def __exit__(self, *exc: object) -> None:
             return None
 
-    monkeypatch.setattr(store, "write", lambda: Broken())
+    monkeypatch.setattr(store, "write_kept", lambda: Broken())
     with pytest.raises(OSError, match="disk full"):
         group.run(lambda conn: apps.create(conn, site="x"))
     group.close()

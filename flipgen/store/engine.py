@@ -144,8 +144,8 @@ class Store:
     def write_now(self) -> Iterator[Connection | None]:
         """`write()` if SQLite's write lock is free right now, else None: it never waits for
         another writer. (PostgreSQL's writers do not queue behind one lock: always `write()`.)
-        On SQLite it uses one connection that it keeps open (the lock it holds lets one thread in
-        at a time): made for the event loop's own small writes (`GroupCommitter.acombined`)."""
+        Made for the event loop's own small writes (`GroupCommitter.acombined`); on SQLite it
+        uses the connection that `write_kept` uses."""
         if self._queue is None:
             with self._writer.begin() as conn:
                 yield conn
@@ -154,22 +154,34 @@ class Store:
             if not taken:
                 yield None
                 return
-            conn = self._kept_connection()
-            try:
-                with conn.begin():
-                    yield conn
-            except BaseException:
-                self._kept = None  # a failed transaction may have broken it: the next one connects anew
-                conn.close()
-                raise
+            with self._kept_transaction() as conn:
+                yield conn
 
-    def _kept_connection(self) -> Connection:
-        """The connection `write_now` keeps open between transactions (one per process): taking
-        one from the pool and handing it back costs more than the small write it carries."""
+    @contextmanager
+    def write_kept(self) -> Iterator[Connection]:
+        """`write()`, on SQLite on one connection kept open between transactions (the write lock
+        lets one thread in at a time): taking a connection from the pool and handing it back
+        cost more than the small writes of the group committer and the event loop."""
+        if self._queue is None:
+            with self.write() as conn:
+                yield conn
+            return
+        with self._queue.hold(), self._kept_transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _kept_transaction(self) -> Iterator[Connection]:
         kept = self._kept
-        if kept is None or kept[0] != os.getpid():
+        if kept is None or kept[0] != os.getpid():  # first use, or a forked child
             kept = self._kept = (os.getpid(), self._writer.connect())
-        return kept[1]
+        conn = kept[1]
+        try:
+            with conn.begin():
+                yield conn
+        except (SQLAlchemyError, sqlite3.Error, OSError):
+            self._kept = None  # the database failed, not the caller's code: the next one connects anew
+            conn.close()
+            raise
 
     @property
     def committer(self) -> GroupCommitter:
@@ -185,7 +197,7 @@ class Store:
 
         The way for request handlers to write. On SQLite, concurrent writes share a transaction
         (group commit, see `flipgen.store.group`): an exception from ``fn`` rolls back only
-        ``fn``'s own changes. PostgreSQL takes concurrent transactions itself (and flushes
+        ``fn``'s own changes, and ``fn`` may then run twice, so it must only touch the database. PostgreSQL takes concurrent transactions itself (and flushes
         concurrent commits together), so there each call is its own transaction on a thread.
         """
         if self._queue is not None:

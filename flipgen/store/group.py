@@ -3,8 +3,10 @@
 A durable commit costs a disk flush, and SQLite lets one writer in at a time: one transaction
 per request caps a server at one flush per request. `GroupCommitter` runs every write handed to
 it on one writer thread; the writes waiting while a transaction commits go together into the
-next one, each inside its own SAVEPOINT, so one that raises is rolled back alone and the others
-still commit. A caller gets its result only after the COMMIT returned: an acknowledged write is
+next one. They run one after another with no SAVEPOINT; if one raises, the transaction is rolled
+back and the batch runs again with each write inside its own SAVEPOINT, so the one that raises is
+rolled back alone and the others still commit (a write may therefore run twice; it must only
+touch the database). A caller gets its result only after the COMMIT returned: an acknowledged write is
 on disk, exactly as with `store.write()`. If the COMMIT itself fails, every write of that batch
 fails (and none was acknowledged).
 
@@ -193,10 +195,16 @@ class GroupCommitter:
                 self._commit(batch)
 
     def _commit(self, batch: list[_Job]) -> None:
+        """The batch in one transaction: the fast way, and if a job raised, again carefully."""
         outcomes: Outcomes = []
         try:
-            with self.store.write() as conn:
-                _transact(conn, batch, outcomes)
+            try:
+                with self.store.write_kept() as conn:
+                    _fast(conn, batch, outcomes)
+            except _Retry:  # a job raised: nothing was written; each job in its own SAVEPOINT now
+                outcomes = []
+                with self.store.write_kept() as conn:
+                    _transact(conn, batch, outcomes)
         except BaseException as exc:  # noqa: BLE001 - BEGIN/COMMIT failed: nothing of the batch is durable
             for job in batch:
                 job.future.set_exception(exc)
@@ -217,13 +225,18 @@ def _transact(conn: Connection, batch: list[_Job], outcomes: Outcomes) -> None:
 
 
 def _fast(conn: Connection, batch: list[_Job], outcomes: Outcomes) -> None:
-    """Each run of combinable jobs as one call, with no SAVEPOINT: `_Retry` if any call raised."""
+    """Every job of the batch with no SAVEPOINT (each run of combinable jobs as one call):
+    `_Retry` if any raised, and the caller rolls the transaction back."""
     for run in _runs(batch):
-        many = run[0].many
-        assert many is not None
+        first = run[0]
+        results: Sequence[Any]
         try:
-            results = many(conn, [job.item for job in run])
-        except Exception:  # noqa: BLE001 - the careful pass gives each caller its own outcome
+            if first.many is None:
+                assert first.fn is not None
+                results = [first.fn(conn)]
+            else:
+                results = first.many(conn, [job.item for job in run])
+        except BaseException:  # noqa: BLE001 - the careful pass gives each caller its own outcome
             raise _Retry from None
         if len(results) != len(run):
             raise _Retry
