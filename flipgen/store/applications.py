@@ -161,11 +161,12 @@ def create_many(conn: Connection, new: Sequence[NewApplication], *, now: datetim
     return made
 
 
-def _values(app: Application) -> dict[str, Any]:
-    return {name: getattr(app, name) for name in _APP_COLUMNS}
-
-
 _APP_COLUMNS = tuple(applications.columns.keys())
+
+
+def _values(app: Application) -> dict[str, Any]:
+    """The row of ``app``: every column of `applications`, named as in the table."""
+    return {name: getattr(app, name) for name in _APP_COLUMNS}
 
 
 def create(

@@ -147,7 +147,7 @@ class Store:
         Made for the event loop's own small writes (`GroupCommitter.acombined`); on SQLite it
         uses the connection that `write_kept` uses."""
         if self._queue is None:
-            with self._writer.begin() as conn:
+            with self.write() as conn:
                 yield conn
             return
         with self._queue.hold_if_free() as taken:
@@ -197,8 +197,9 @@ class Store:
 
         The way for request handlers to write. On SQLite, concurrent writes share a transaction
         (group commit, see `flipgen.store.group`): an exception from ``fn`` rolls back only
-        ``fn``'s own changes, and ``fn`` may then run twice, so it must only touch the database. PostgreSQL takes concurrent transactions itself (and flushes
-        concurrent commits together), so there each call is its own transaction on a thread.
+        ``fn``'s own changes, and ``fn`` may then run twice, so it must only touch the database.
+        PostgreSQL takes concurrent transactions itself (and flushes concurrent commits
+        together), so there each call is its own transaction on a thread.
         """
         if self._queue is not None:
             return await self.committer.arun(fn)
@@ -259,7 +260,7 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     On SQLite this runs straight on the sqlite3 connection (one `executemany`), each value
     converted by its column type's own SQLAlchemy bind processor, and a value object shared by
     several rows (a burst's one timestamp) converted once. SQLAlchemy's per-row parameter
-    processing cost ~55 µs a row, most of a mint's write (benchmarks/token_bench.py). Python-side
+    processing cost ~55 µs a row, most of a mint's write (benchmarks/store_bench.py). Python-side
     column defaults are not applied there, so a row must name every such column (checked).
     Elsewhere it is SQLAlchemy's own `insert(table)` with the rows.
     """

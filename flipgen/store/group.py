@@ -74,7 +74,7 @@ class _Job:
 
 
 class _Retry(Exception):
-    """A combined call raised on the fast way: roll back, and write the batch again carefully."""
+    """A write raised on the fast way (no SAVEPOINTs): roll back, and write the batch again carefully."""
 
 
 class GroupCommitter:
