@@ -12,7 +12,9 @@ import asyncio
 import queue
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -179,3 +181,159 @@ def test_an_answer_over_the_size_cap_is_refused(server: RawServer) -> None:
     body = b"x" * (1024 * 1024 + 1)
     result = exchange(server, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     assert isinstance(result, httpx.RemoteProtocolError)
+
+
+# --------------------------------------------------------------------------- the pool itself
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+class ScriptedServer:
+    """Each accepted connection runs ``script(conn)`` on its own thread; counts connections."""
+
+    def __init__(self, script: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.script = script
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                self.script(conn)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def send_all(port: int, count: int, transport: KeepAliveTransport, timeouts: dict[str, float] = TIMEOUTS) -> list[Any]:
+    url = httpx.URL(f"http://127.0.0.1:{port}/v1/users")
+    head = ((b"Host", url.netloc), (b"Content-Length", b"2"))
+
+    async def one() -> Any:
+        try:
+            return await transport.send("POST", url, head, b"{}", timeouts)
+        except httpx.TransportError as exc:
+            return exc
+
+    async def go() -> list[Any]:
+        try:
+            return await asyncio.gather(*(one() for _ in range(count)))
+        finally:
+            await transport.aclose()
+
+    return asyncio.run(asyncio.wait_for(go(), 20))
+
+
+def keep_answering(conn: socket.socket) -> None:
+    while conn.recv(65536):
+        conn.sendall(OK)
+
+
+def test_sequential_requests_share_one_kept_alive_connection() -> None:
+    server = ScriptedServer(keep_answering)
+    transport = KeepAliveTransport()
+    url = httpx.URL(f"http://127.0.0.1:{server.port}/")
+
+    async def go() -> list[bytes]:
+        out = [(await transport.send("GET", url, ((b"Host", url.netloc),), b"", TIMEOUTS)).content for _ in range(5)]
+        await transport.aclose()
+        return out
+
+    try:
+        assert asyncio.run(go()) == [b"ok"] * 5
+        assert server.accepted == 1
+    finally:
+        server.close()
+
+
+def test_a_full_pool_hands_slots_over_in_turn() -> None:
+    """One connection allowed, five requests at once: each waits for the slot, all succeed on it."""
+    server = ScriptedServer(keep_answering)
+    try:
+        answers = send_all(server.port, 5, KeepAliveTransport(max_connections=1))
+        assert [a.content for a in answers] == [b"ok"] * 5
+        assert server.accepted == 1
+    finally:
+        server.close()
+
+
+def test_waiting_for_a_slot_past_the_pool_timeout_is_a_pool_timeout() -> None:
+    def slow(conn: socket.socket) -> None:
+        conn.recv(65536)
+        time.sleep(0.6)
+        conn.sendall(OK)
+
+    server = ScriptedServer(slow)
+    try:
+        timeouts = {**TIMEOUTS, "pool": 0.2}
+        answers = send_all(server.port, 2, KeepAliveTransport(max_connections=1), timeouts)
+        assert sum(isinstance(a, httpx.PoolTimeout) for a in answers) == 1
+        assert [a.content for a in answers if not isinstance(a, Exception)] == [b"ok"]
+    finally:
+        server.close()
+
+
+def test_no_answer_within_the_read_timeout_is_a_read_timeout() -> None:
+    server = ScriptedServer(lambda conn: (conn.recv(65536), time.sleep(2)))
+    try:
+        started = time.monotonic()
+        (answer,) = send_all(server.port, 1, KeepAliveTransport(), {**TIMEOUTS, "read": 0.3})
+        assert isinstance(answer, httpx.ReadTimeout)
+        assert time.monotonic() - started < 1.5
+    finally:
+        server.close()
+
+
+def test_a_server_that_closes_at_once_is_a_transport_error() -> None:
+    """Accepted, then closed before the request: an httpx error, never a RuntimeError from the loop."""
+    server = ScriptedServer(lambda conn: conn.shutdown(socket.SHUT_RDWR))
+    try:
+        answers = send_all(server.port, 3, KeepAliveTransport())
+        assert all(isinstance(a, httpx.TransportError) for a in answers), answers
+    finally:
+        server.close()
+
+
+def test_bytes_nobody_asked_for_retire_the_connection() -> None:
+    """A server that sends an extra answer after the real one: that connection is not reused,
+    so the stray bytes can never be taken for the next request's answer."""
+
+    def chatty(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(OK)
+        time.sleep(0.1)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+        keep_answering(conn)
+
+    server = ScriptedServer(chatty)
+    transport = KeepAliveTransport()
+    url = httpx.URL(f"http://127.0.0.1:{server.port}/")
+
+    async def go() -> list[bytes]:
+        first = await transport.send("GET", url, ((b"Host", url.netloc),), b"", TIMEOUTS)
+        await asyncio.sleep(0.3)
+        second = await transport.send("GET", url, ((b"Host", url.netloc),), b"", TIMEOUTS)
+        await transport.aclose()
+        return [first.content, second.content]
+
+    try:
+        assert asyncio.run(go()) == [b"ok", b"ok"]
+        assert server.accepted == 2
+    finally:
+        server.close()
