@@ -71,7 +71,7 @@ class HandleSigner:
 
     def _mac(self, application_id: str, site: str) -> bytes:
         message = b"\x00".join((site.encode("utf-8"), application_id.encode("utf-8")))
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")  # hmac.new(…).digest(), in one C call
 
     def sign(self, application_id: str, site: str) -> str:
         """The handle of application ``application_id`` of ``site``."""

@@ -197,7 +197,7 @@ class SmileClient:
 
     async def create_user(self, metadata: Mapping[str, str] | None = None) -> MintedToken:
         """``POST /users`` with ``externalMetadata``; returns the new user's first token."""
-        body = json.dumps({"externalMetadata": dict(metadata or {})}).encode()
+        body = json.dumps({"externalMetadata": dict(metadata)}).encode() if metadata else _NO_METADATA
         envelope = await self._post(self._users_url, body)
         data = envelope.get("data")
         user = data.get("user") if isinstance(data, dict) else None
@@ -362,6 +362,9 @@ class SmileClient:
             wait = self.backoff * random.uniform(0.5, 1.5)
         await asyncio.sleep(wait)
         return True
+
+
+_NO_METADATA = json.dumps({"externalMetadata": {}}).encode()
 
 
 def _json_object(response: Answer) -> dict[str, Any] | None:

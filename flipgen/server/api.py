@@ -9,6 +9,7 @@ turns the operations into ``/openapi.json``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -69,8 +70,12 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole body: nothing to answer."""
 
 
+# One encoder for every answer: json.dumps with options builds a new one per call.
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    body = COMPACT_JSON.encode(value).encode()
     return Response(body, status, headers=headers, media_type="application/json")
 
 
@@ -175,19 +180,25 @@ async def read_json(request: Request, timeout: float, limit: int = MAX_BODY) -> 
         ) from None
 
 
+@functools.cache
+def _shape(model: type[BaseModel]) -> tuple[frozenset[str], tuple[str, ...], str]:
+    """A request model's field names, its required ones, and the names as a message lists them."""
+    fields = model.model_fields
+    required = tuple(name for name, info in fields.items() if info.is_required())
+    return frozenset(fields), required, ", ".join(f'"{name}"' for name in fields)
+
+
 def parse_body(model: type[M], payload: Any, *, detail: Callable[[str, Any], str | None] | None = None) -> M:
     """``payload`` as ``model``, or ``invalid_request`` naming what is missing or unknown.
 
     ``detail(field, value)`` may explain a field's problem itself (and pick its error code
     by raising :class:`ApiError`); otherwise pydantic's message is used.
     """
-    fields = model.model_fields
-    required = [name for name, info in fields.items() if info.is_required()]
-    example = ", ".join(f'"{name}"' for name in fields)
+    fields, required, example = _shape(model)
     if not isinstance(payload, dict):
         raise ApiError(ErrorCode.invalid_request, f"The request body must be a JSON object with the fields {example}.")
     missing = [name for name in required if name not in payload]
-    unknown = sorted(str(name) for name in set(payload) - set(fields))
+    unknown = sorted(str(name) for name in payload.keys() - fields)
     if missing or unknown:
         problems = [f"missing `{name}`" for name in missing]
         problems += [f"unknown field `{name[:50]}`" for name in unknown]

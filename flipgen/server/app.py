@@ -46,6 +46,8 @@ from .ratelimit import client_key
 
 __all__ = ["ROUTE_GROUPS", "TokenApp", "create_app"]
 
+_LOG_JSON = json.JSONEncoder(separators=(",", ":"))  # the request log's lines (ASCII, as json.dumps)
+
 
 def service_routes(app: TokenApp) -> RouteGroup:
     """``/healthz`` and ``/openapi.json``: never rate limited, never origin checked."""
@@ -179,7 +181,7 @@ class TokenApp:
         level = logging.WARNING if status >= 500 else logging.INFO
         if log.isEnabledFor(level):
             record["ms"] = round((time.perf_counter() - started) * 1000, 2)
-            log.log(level, json.dumps(record, separators=(",", ":")))
+            log.log(level, _LOG_JSON.encode(record))
 
     async def _answer(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
         """The hot path (mint, refresh): the endpoint's handler called directly, its exceptions
