@@ -220,6 +220,8 @@ def compare(wrk: str, reference: str, under_test: str, script: Path, load: Load)
         "throughput_ratio": round(rps / ref_rps, 2),
         "p99_ratio": round(p99 / ref_p99, 2),
         "non_2xx": sum(r[2] for r in ref_rounds + test_rounds),
+        # Each round's pair, in order: the spread shows how noisy the machine was.
+        "rounds_rps": [[round(r[0]), round(t[0])] for r, t in zip(ref_rounds, test_rounds, strict=True)],
     }
 
 
@@ -271,6 +273,8 @@ def report(row: dict[str, Any]) -> str:
         f" | flipgen {row['rps']} req/s, p99 {row['p99_ms']} ms"
         f" | ratio {row['throughput_ratio']:.2f}x throughput, {row['p99_ratio']:.2f}x p99"
         + (f" | {row['non_2xx']} NON-2XX ANSWERS" if row["non_2xx"] else "")
+        + "\n  rounds (reference/flipgen req/s): "
+        + ", ".join(f"{ref}/{test} ({test / ref:.2f}x)" for ref, test in row["rounds_rps"])
     )
 
 
