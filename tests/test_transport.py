@@ -27,17 +27,17 @@ TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-class RawServer:
-    """Answers the next connection with the next queued bytes, then closes it."""
+class ScriptedServer:
+    """Each accepted connection runs ``script(conn)`` on its own thread; counts connections."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: Callable[[socket.socket], None]) -> None:
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
-        self.answers: queue.Queue[bytes] = queue.Queue()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.accepted = 0
+        self.script = script
+        threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
         while True:
@@ -45,16 +45,34 @@ class RawServer:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(self.answers.get(timeout=2))
-                except (OSError, queue.Empty):
-                    pass
+            self.accepted += 1
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                self.script(conn)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.listener.close()
+
+
+class RawServer(ScriptedServer):
+    """Answers each connection's request with the next queued bytes, then closes it."""
+
+    def __init__(self) -> None:
+        self.answers: queue.Queue[bytes] = queue.Queue()
+        super().__init__(self._answer)
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.recv(65536)
+        try:
+            conn.sendall(self.answers.get(timeout=2))
+        except queue.Empty:
+            pass
 
 
 @pytest.fixture(scope="module")
@@ -186,39 +204,6 @@ def test_an_answer_over_the_size_cap_is_refused(server: RawServer) -> None:
 # --------------------------------------------------------------------------- the pool itself
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-
-class ScriptedServer:
-    """Each accepted connection runs ``script(conn)`` on its own thread; counts connections."""
-
-    def __init__(self, script: Callable[[socket.socket], None]) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.accepted = 0
-        self.script = script
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(5)
-            try:
-                self.script(conn)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def send_all(port: int, count: int, transport: KeepAliveTransport, timeouts: dict[str, float] = TIMEOUTS) -> list[Any]:
