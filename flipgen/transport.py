@@ -7,8 +7,8 @@ O(1) per request. HTTP itself is spoken by **h11** (framing, chunked bodies, kee
 rules); this module only moves bytes, applies the timeouts and recycles connections.
 
 Each connection is an `asyncio.Protocol` that feeds h11 as bytes arrive and resolves one future
-per answer, under one timer: asyncio's streams and `asyncio.timeout` contexts cost a worker
-about 7 % of its CPU per token mint (`benchmarks/token_bench.py`). Bytes that arrive when no
+per answer, under one timer: asyncio's streams, `asyncio.timeout` contexts and a Semaphore cost
+a token-server worker about 7 % of its CPU per mint (one worker under wrk). Bytes that arrive when no
 request is waiting retire the connection, so they can never pass for the next answer.
 
 A reused connection that fails before any byte of the answer arrived was closed by the
